@@ -1,0 +1,216 @@
+"""The configuration file (TOML) and the secrets (environment), validated at start-up."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from plg_handoff.domain.rules import RuleSet
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_duration(value: object) -> object:
+    """Accepts '30s', '5m', '6h', '14d', '2w' besides ISO 8601 and plain seconds."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TemporalSettings(_Section):
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "plg-handoff"
+    tls: bool = False
+    tls_client_cert: Path | None = None
+    tls_client_key: Path | None = None
+
+
+class TraitMapping(_Section):
+    """Which group-profile property holds each account trait."""
+
+    name: str = "name"
+    plan: str = "plan"
+    limits: dict[str, str] = Field(default_factory=lambda: {"seats": "seat_limit"})
+    employees: str = "employees"
+    arr_potential: str = "arr_potential"
+    region: str = "region"
+    industry: str = "industry"
+    domains: str = "domains"
+    signup_date: str = "signup_date"
+
+
+class FileSourceConfig(_Section):
+    """JSONL files in the Mixpanel export shape, and optionally group profiles for traits."""
+
+    kind: Literal["file"]
+    name: Name
+    path: Path = Field(description="A .jsonl file or a directory of them.")
+    traits_path: Path | None = Field(None, description="JSONL of Mixpanel group profiles.")
+    account_property: str = "account_id"
+    gauges: dict[str, str] = Field(
+        default_factory=lambda: {"seats": "seats_used"},
+        description="Gauge name -> numeric event property; the day keeps the maximum.",
+    )
+    traits: TraitMapping = TraitMapping()
+    sync_interval: Duration = timedelta(minutes=5)
+    window_days: int = Field(3, ge=1, le=90, description="Days re-pulled each cycle (today too).")
+
+
+# One kind for now; becomes a union discriminated by `kind` as connectors are added.
+SourceConfig = FileSourceConfig
+
+
+class HubSpotConfig(_Section):
+    kind: Literal["hubspot"]
+    base_url: HttpUrl = HttpUrl("https://api.hubapi.com")
+    external_id_property: str = "plg_handoff_id"
+    pipeline: str = "default"
+    deal_stage: str = "appointmentscheduled"
+    won_stages: tuple[str, ...] = ("closedwon",)
+    lost_stages: tuple[str, ...] = ("closedlost",)
+    owner_pool: tuple[str, ...] = Field(
+        (), description="Owner ids for round-robin; empty means every active owner."
+    )
+    timeout: Duration = timedelta(seconds=20)
+
+
+CrmConfig = HubSpotConfig
+
+
+class HandoffSettings(_Section):
+    task_due_after: Duration = timedelta(hours=24)
+    follow_up_poll_interval: Duration = timedelta(hours=6)
+    expire_after: Duration = timedelta(days=14)
+    cooldown: Duration = timedelta(days=30)
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class Config(_Section):
+    data_dir: Path = Path(".handoff")
+    temporal: TemporalSettings = TemporalSettings()
+    sources: tuple[SourceConfig, ...]
+    crm: CrmConfig
+    rules: RuleSet = RuleSet()
+    handoff: HandoffSettings = HandoffSettings()
+    log: LogSettings = LogSettings()
+
+    @field_validator("sources")
+    @classmethod
+    def _at_least_one_unique_source(
+        cls, sources: tuple[SourceConfig, ...]
+    ) -> tuple[SourceConfig, ...]:
+        if not sources:
+            raise ValueError("at least one [[sources]] entry is needed")
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        return sources
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"no source named {name!r} in the configuration")
+
+
+class Secrets(BaseSettings):
+    """Credentials come from the environment only, never from the config file."""
+
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", extra="ignore")
+
+    hubspot_access_token: SecretStr | None = None
+    temporal_api_key: SecretStr | None = None
+
+    def values(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.hubspot_access_token, self.temporal_api_key) if s]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names each bad field."""
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_config(raw, base_dir=path.parent, origin=str(path))
+
+
+def parse_config(raw: dict[str, Any], *, base_dir: Path, origin: str = "config") -> Config:
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, origin)) from None
+    return _resolve_paths(config, base_dir)
+
+
+def load_secrets(config: Config) -> Secrets:
+    try:
+        secrets = Secrets()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "environment")) from None
+    if config.crm.kind == "hubspot" and secrets.hubspot_access_token is None:
+        raise ConfigError(
+            "environment: HANDOFF_HUBSPOT_ACCESS_TOKEN: required by crm.kind = 'hubspot' "
+            "(a HubSpot private-app token)"
+        )
+    return secrets
+
+
+def format_validation_error(exc: ValidationError, origin: str) -> str:
+    lines = [f"{origin}: {exc.error_count()} invalid setting(s)"]
+    for error in exc.errors(include_url=False):
+        where = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+        ).lstrip(".") or "(top level)"
+        got = f" (got {error['input']!r})" if error["type"] not in {"missing"} else ""
+        lines.append(f"  {where}: {error['msg']}{got}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(config: Config, base_dir: Path) -> Config:
+    def resolve(path: Path) -> Path:
+        return path if path.is_absolute() else (base_dir / path).resolve()
+
+    sources = tuple(
+        source.model_copy(
+            update={
+                "path": resolve(source.path),
+                "traits_path": resolve(source.traits_path) if source.traits_path else None,
+            }
+        )
+        for source in config.sources
+    )
+    return config.model_copy(update={"data_dir": resolve(config.data_dir), "sources": sources})

@@ -1,0 +1,105 @@
+"""What every connector of a role provides. Activities depend on these, never on a vendor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from plg_handoff.domain.usage import AccountTraits, UsageEvent
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A line that could not become a usage event, kept with the reason."""
+
+    reason: str
+    raw: str
+    location: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    events: tuple[UsageEvent, ...] = ()
+    quarantined: Quarantined | None = None
+
+
+class UsageSource(Protocol):
+    def read(self, days: Sequence[date]) -> Iterator[ParsedLine]:
+        """Every line of the given UTC days, parsed or quarantined (lines of other days may be
+        yielded too; the caller keeps only the window)."""
+        ...
+
+    def traits(self) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
+        """Account traits by account id, and the profiles that could not be read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    email: str
+    name: str
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class OpportunityRef:
+    id: str
+    created: bool
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class OpportunityDraft:
+    """A vendor-neutral opportunity; each CRM connector maps it to its own fields."""
+
+    external_id: str
+    name: str
+    account_id: str
+    owner_id: str
+    trigger: str
+    triggers: tuple[str, ...]
+    evidence: tuple[str, ...]
+    score: float
+    tier: int
+    plan: str | None = None
+    amount: float | None = None
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What the CRM shows since the handoff: contact made, and the outcome if any."""
+
+    contacted: bool
+    stage: str | None = None
+    outcome: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    opportunity_id: str
+    owner_id: str
+    subject: str
+    body: str
+    due_at_ms: int
+
+
+class CrmConnector(Protocol):
+    def list_owners(self) -> list[Owner]:
+        ...
+
+    def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef:
+        ...
+
+    def find_task(self, opportunity_id: str) -> str | None:
+        ...
+
+    def create_task(self, task: TaskSpec) -> str:
+        ...
+
+    def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp:
+        ...

@@ -1,0 +1,58 @@
+"""Typed connector errors: every vendor failure is mapped once to one of these.
+
+`retryable` tells Temporal's retry policy what to do; `retry_after` (seconds) comes from the
+vendor's own rate-limit answer when it gives one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One record a vendor refused, with its reason."""
+
+    record: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass
+class ConnectorError(Exception):
+    retryable: ClassVar[bool] = False
+
+    vendor: str
+    message: str
+    status: int | None = None
+    retry_after: float | None = None
+    records: tuple[RecordError, ...] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        details = "".join(f"\n  {r.record}: {r.message}" for r in self.records)
+        return f"{self.vendor}: {self.message}{status}{details}"
+
+
+class RateLimited(ConnectorError):
+    retryable = True
+
+
+class TransientError(ConnectorError):
+    retryable = True
+
+
+class AuthError(ConnectorError):
+    """Credentials are missing, wrong or lack a scope: a person has to act."""
+
+
+class InvalidInput(ConnectorError):
+    """The vendor refused the data we sent; retrying the same data cannot succeed."""
+
+
+class NotFound(ConnectorError):
+    pass
+
+
+class Conflict(ConnectorError):
+    pass

@@ -1,0 +1,1 @@
+"""The pure domain core: usage rollups, trigger rules, scoring. Imports no other layer."""

@@ -1,0 +1,243 @@
+"""A local emulator of HubSpot's CRM REST API for end-to-end tests and the demo.
+
+The real `hubspot-api-client` SDK talks to it over HTTP:
+`HubSpot(access_token=emulator_token, host=emulator.url)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+from .control import ControlRoutes
+from .errors import ApiError
+from .faults import FaultPlan
+from .gateway import Gateway
+from .owners import DEFAULT_OWNERS, OwnerSeed
+from .page import OverviewPage
+from .ratelimit import RateLimiter
+from .records import Records
+from .routes_objects import ObjectRoutes, render
+from .routes_portal import PortalRoutes
+from .routing import Request, Response, Router, error_response, parse_json_body, resolve_object_type
+from .schema import PropertySeed
+from .store import CrmStore
+
+__all__ = ["DEFAULT_OWNERS", "FaultPlan", "HubSpotEmulator", "OwnerSeed", "PropertySeed"]
+
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+DEFAULT_TOKEN = "sandbox-token"  # noqa: S105  # the well-known token of the local demo portal
+
+
+class HubSpotEmulator:
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        owners: Sequence[OwnerSeed] | None = None,
+        state_path: Path | None = None,
+        custom_properties: Mapping[str, Sequence[PropertySeed]] | None = None,
+        rate_limit_per_10s: int = 190,
+        daily_limit: int = 500_000,
+    ) -> None:
+        self.token = token
+        self.faults = FaultPlan()
+        self._store = CrmStore(
+            owners=DEFAULT_OWNERS if owners is None else owners,
+            custom_properties=custom_properties,
+            state_path=state_path,
+        )
+        self._limiter = RateLimiter(rate_limit_per_10s, daily_limit)
+        api = Router()
+        ObjectRoutes(self._store, Records(self._store, self.faults)).register(api)
+        PortalRoutes(self._store).register(api)
+        self._gateway = Gateway(
+            token=token, store=self._store, faults=self.faults, limiter=self._limiter, router=api
+        )
+        self._control = Router()
+        ControlRoutes(
+            store=self._store, faults=self.faults, gateway=self._gateway, limiter=self._limiter
+        ).register(self._control)
+        self._page = OverviewPage(self._store)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            raise RuntimeError(f"HubSpot emulator already running at {self._url}")
+        server = _Server((host, port), self)
+        self._server = server
+        self._url = f"http://{host}:{server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="hubspot-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self._url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> HubSpotEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("HubSpot emulator has not been started")
+        return self._url
+
+    def objects(self, object_type: str) -> list[dict[str, Any]]:
+        resolved = resolve_object_type(object_type)
+        with self._store.lock:
+            return [render(resolved, obj) for obj in self._store.objects(resolved)]
+
+    def associations(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        with self._store.lock:
+            return list(
+                self._store.associations_of(
+                    resolve_object_type(from_type), from_id, resolve_object_type(to_type)
+                )
+            )
+
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        """(METHOD, path) of every vendor API request received, oldest first (a snapshot)."""
+        return self._gateway.calls()
+
+    def reset_calls(self) -> None:
+        self._gateway.reset_calls()
+
+    def respond(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        raw_body: bytes,
+        authorization: str | None,
+    ) -> Response:
+        if path.startswith("/_sandbox"):
+            return self._respond_control(method, path, raw_body)
+        if method == "GET" and path in ("/", "/index.html"):
+            return Response(200, self._page.render(), content_type=HTML_CONTENT_TYPE)
+        if path == "/favicon.ico":
+            return Response(404, "", content_type=HTML_CONTENT_TYPE)
+        return self._gateway.handle(method, path, query, raw_body, authorization)
+
+    def _respond_control(self, method: str, path: str, raw_body: bytes) -> Response:
+        try:
+            route, params = self._control.resolve(method, path)
+            response = route.handler(Request(method, path, {}, parse_json_body(raw_body), params))
+        except ApiError as error:
+            response = error_response(error)
+        return response
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], emulator: HubSpotEmulator) -> None:
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def track(self, connection: socket.socket, *, open_: bool) -> None:
+        with self._connections_lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        """Idle keep-alive connections would otherwise keep handler threads (and the port) busy."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Client disconnects are routine here; stay quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "HubSpotSandbox/1.0"
+    timeout = 120
+
+    def setup(self) -> None:
+        super().setup()
+        self._sandbox.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        self._sandbox.track(self.connection, open_=False)
+        super().finish()
+
+    @property
+    def _sandbox(self) -> _Server:
+        return cast(_Server, self.server)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw_body = self.rfile.read(length) if length > 0 else b""
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        response = self._sandbox.emulator.respond(
+            self.command, url.path, query, raw_body, self.headers.get("Authorization")
+        )
+        payload = response.payload()
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No per-request logging."""

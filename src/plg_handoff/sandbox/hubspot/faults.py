@@ -1,0 +1,90 @@
+"""Failures a test or the demo asks the emulator to inject."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .schema import canonical_object_type
+
+
+@dataclass(frozen=True)
+class InjectedFailure:
+    status: int
+    retry_after_s: int = 0
+
+
+def _check_count(n: int) -> None:
+    if n < 0:
+        raise ValueError(f"request count must be >= 0, got {n}")
+
+
+class FaultPlan:
+    """Thread-safe plan of injected failures.
+
+    Failures (429s and 5xxs) are answered in the order they were planned, one per API request.
+    Slowness is independent: a slowed request is still answered (or failed) afterwards.
+    Property rejections last until `clear()`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: deque[InjectedFailure] = deque()
+        self._slow: deque[float] = deque()
+        self._rejections: dict[tuple[str, str], str] = {}
+
+    def rate_limit_next(self, n: int, retry_after_s: int = 1) -> None:
+        _check_count(n)
+        with self._lock:
+            self._failures.extend(InjectedFailure(429, retry_after_s) for _ in range(n))
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        _check_count(n)
+        if not 500 <= status <= 599:
+            raise ValueError(f"fail_next needs a 5xx status, got {status}")
+        with self._lock:
+            self._failures.extend(InjectedFailure(status) for _ in range(n))
+
+    def slow_next(self, n: int, seconds: float) -> None:
+        _check_count(n)
+        with self._lock:
+            self._slow.extend(seconds for _ in range(n))
+
+    def reject_property(self, object_type: str, property_name: str, message: str) -> None:
+        with self._lock:
+            self._rejections[(_object_type(object_type), property_name)] = message
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._slow.clear()
+            self._rejections.clear()
+
+    def take_delay(self) -> float:
+        with self._lock:
+            return self._slow.popleft() if self._slow else 0.0
+
+    def take_failure(self) -> InjectedFailure | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
+
+    def rejection(self, object_type: str, property_name: str) -> str | None:
+        with self._lock:
+            return self._rejections.get((object_type, property_name))
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "pendingFailures": [failure.status for failure in self._failures],
+                "pendingSlowRequests": len(self._slow),
+                "rejectedProperties": [
+                    {"objectType": object_type, "property": name, "message": message}
+                    for (object_type, name), message in self._rejections.items()
+                ],
+            }
+
+
+def _object_type(name: str) -> str:
+    return canonical_object_type(name) or name

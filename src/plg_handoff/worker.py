@@ -1,0 +1,73 @@
+"""Wires connectors into activities and activities into a Temporal worker."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client, TLSConfig
+from temporalio.worker import Worker
+
+from plg_handoff.activities.crm import CrmActivities
+from plg_handoff.activities.errors import ConnectorErrorInterceptor
+from plg_handoff.activities.evaluate import EvaluateActivities
+from plg_handoff.activities.usage import UsageActivities
+from plg_handoff.config import Config, Secrets
+from plg_handoff.connectors.base import CrmConnector
+from plg_handoff.connectors.registry import load
+from plg_handoff.workflows import ALL_WORKFLOWS
+
+EVALUATION_THREADS = 4
+
+
+async def connect(config: Config, secrets: Secrets) -> Client:
+    """A client for the configured Temporal: local dev server, self-hosted, or Temporal Cloud
+    (TLS with a client certificate, or an API key)."""
+    settings = config.temporal
+    tls: bool | TLSConfig = settings.tls
+    if settings.tls_client_cert and settings.tls_client_key:
+        tls = TLSConfig(
+            client_cert=settings.tls_client_cert.read_bytes(),
+            client_private_key=settings.tls_client_key.read_bytes(),
+        )
+    api_key = secrets.temporal_api_key.get_secret_value() if secrets.temporal_api_key else None
+    return await Client.connect(
+        settings.address,
+        namespace=settings.namespace,
+        tls=tls or bool(api_key),
+        api_key=api_key,
+    )
+
+
+def build_crm(config: Config, secrets: Secrets) -> CrmConnector:
+    token = secrets.hubspot_access_token
+    if token is None:
+        raise ValueError("HANDOFF_HUBSPOT_ACCESS_TOKEN is not set")
+    crm: CrmConnector = load("crm", config.crm.kind)(config.crm, token.get_secret_value())
+    return crm
+
+
+def build_worker(
+    client: Client,
+    config: Config,
+    crm: CrmConnector,
+    *,
+    task_queue: str | None = None,
+) -> Worker:
+    usage = UsageActivities(config, client)
+    evaluate = EvaluateActivities(config)
+    crm_activities = CrmActivities(crm, client, config)
+    return Worker(
+        client,
+        task_queue=task_queue or config.temporal.task_queue,
+        workflows=list(ALL_WORKFLOWS),
+        activities=[
+            usage.pull_usage,
+            evaluate.evaluate_account,
+            crm_activities.assign_owner,
+            crm_activities.upsert_opportunity,
+            crm_activities.create_owner_task,
+            crm_activities.read_follow_up,
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
+        interceptors=[ConnectorErrorInterceptor()],
+    )

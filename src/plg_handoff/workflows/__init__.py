@@ -1,0 +1,16 @@
+"""Temporal workflows: orchestration only, no I/O; rule code runs in activities."""
+
+from plg_handoff.workflows.account import AccountWorkflow
+from plg_handoff.workflows.handoff import HandoffWorkflow
+from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
+from plg_handoff.workflows.usage_sync import UsageSyncWorkflow
+
+ALL_WORKFLOWS = (UsageSyncWorkflow, AccountWorkflow, HandoffWorkflow, OwnerPoolWorkflow)
+
+__all__ = [
+    "ALL_WORKFLOWS",
+    "AccountWorkflow",
+    "HandoffWorkflow",
+    "OwnerPoolWorkflow",
+    "UsageSyncWorkflow",
+]

@@ -1,0 +1,177 @@
+"""One long-lived workflow per account: compact daily usage, trigger evaluation, episodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from plg_handoff import search_attributes as sa
+    from plg_handoff.activities.contracts import (
+        ACCOUNT_WORKFLOW,
+        HANDOFF_CLOSED_SIGNAL,
+        USAGE_SIGNAL,
+        AccountInput,
+        AccountState,
+        HandoffClosed,
+        UsageUpdate,
+        handoff_workflow_id,
+    )
+    from plg_handoff.activities.evaluate import (
+        EvaluateActivities,
+        EvaluateInput,
+        EvaluateResult,
+    )
+    from plg_handoff.domain.triggers import Evaluation
+    from plg_handoff.workflows.handoff import HandoffInput, HandoffWorkflow
+
+RETENTION_DAYS = 400  # long enough for the longest trigger window (6+ months active)
+SIGNALS_BEFORE_CONTINUE_AS_NEW = 1_000
+
+
+@dataclass
+class AccountSummary:
+    """What the `state` query answers: enough for ops to see why an account is where it is."""
+
+    account_id: str
+    episode: int
+    open_handoff: str | None
+    cooldown_until: str | None
+    days_tracked: int
+    latest_day: str | None
+    last_evaluation: Evaluation | None = None
+    handoffs: list[str] = field(default_factory=list)
+
+
+@workflow.defn(name=ACCOUNT_WORKFLOW)
+class AccountWorkflow:
+    def __init__(self) -> None:
+        self._id = ""
+        self._state = AccountState()
+        self._signals = 0
+
+    @workflow.run
+    async def run(self, request: AccountInput) -> None:
+        self._id = request.account_id
+        if request.state is not None:
+            self._state = request.state
+        workflow.upsert_search_attributes([sa.ACCOUNT_ID.value_set(self._id)])
+        while True:
+            await workflow.wait_condition(
+                lambda: self._state.needs_evaluation or self._should_continue_as_new()
+            )
+            if self._state.needs_evaluation:
+                self._state.needs_evaluation = False
+                await self._evaluate()
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(AccountInput(self._id, self._state))
+
+    @workflow.signal(name=USAGE_SIGNAL)
+    def usage(self, update: UsageUpdate) -> None:
+        self._signals += 1
+        state = self._state
+        changed = False
+        if update.traits is not None and update.traits != state.traits:
+            state.traits = update.traits
+            changed = True
+        for day in update.days:
+            if state.days.get(day.day) != day:
+                state.days[day.day] = day
+                changed = True
+        if changed:
+            self._compact()
+            state.needs_evaluation = True
+
+    @workflow.signal(name=HANDOFF_CLOSED_SIGNAL)
+    def handoff_closed(self, closed: HandoffClosed) -> None:
+        self._signals += 1
+        if self._state.open_handoff == handoff_workflow_id(self._id, closed.episode):
+            self._state.open_handoff = None
+            self._state.cooldown_until = (
+                workflow.now() + timedelta(seconds=self._state.cooldown_s)
+            ).isoformat()
+            self._state.needs_evaluation = True
+
+    @workflow.query
+    def state(self) -> AccountSummary:
+        days = sorted(self._state.days)
+        return AccountSummary(
+            account_id=self._id,
+            episode=self._state.episode,
+            open_handoff=self._state.open_handoff,
+            cooldown_until=self._state.cooldown_until,
+            days_tracked=len(days),
+            latest_day=days[-1] if days else None,
+            last_evaluation=self._state.last_evaluation,
+            handoffs=[handoff_workflow_id(self._id, e) for e in range(1, self._state.episode + 1)],
+        )
+
+    async def _evaluate(self) -> None:
+        result: EvaluateResult = await workflow.execute_local_activity_method(
+            EvaluateActivities.evaluate_account,
+            EvaluateInput(
+                account_id=self._id,
+                traits=self._state.traits,
+                days=[self._state.days[d] for d in sorted(self._state.days)],
+                today=workflow.now().date().isoformat(),
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        self._state.last_evaluation = result.evaluation
+        if not result.evaluation.fired or self._state.open_handoff or self._cooling_down():
+            return
+        await self._open_handoff(result)
+
+    async def _open_handoff(self, result: EvaluateResult) -> None:
+        state = self._state
+        state.episode += 1
+        workflow_id = handoff_workflow_id(self._id, state.episode)
+        state.open_handoff = workflow_id
+        state.cooldown_s = result.policy.cooldown_s
+        lead = result.evaluation.lead
+        await workflow.start_child_workflow(
+            HandoffWorkflow.run,
+            HandoffInput(
+                account_id=self._id,
+                episode=state.episode,
+                traits=state.traits,
+                evaluation=result.evaluation,
+                policy=result.policy,
+            ),
+            id=workflow_id,
+            # The handoff outlives this run: continue-as-new must not cancel it.
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ACCOUNT_ID, self._id),
+                    SearchAttributePair(sa.TRIGGER, lead.trigger if lead else ""),
+                    SearchAttributePair(sa.HANDOFF_STAGE, "opened"),
+                ]
+            ),
+        )
+        workflow.logger.info(
+            "account.handoff_opened",
+            extra={"account_id": self._id, "handoff": workflow_id},
+        )
+
+    def _cooling_down(self) -> bool:
+        until = self._state.cooldown_until
+        return until is not None and workflow.now() < datetime.fromisoformat(until)
+
+    def _compact(self) -> None:
+        days = self._state.days
+        newest = date.fromisoformat(max(days))
+        horizon = (newest - timedelta(days=RETENTION_DAYS)).isoformat()
+        for day in [d for d in days if d < horizon]:
+            del days[day]
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._signals >= SIGNALS_BEFORE_CONTINUE_AS_NEW
+            or workflow.info().is_continue_as_new_suggested()
+        )

@@ -1,0 +1,188 @@
+"""One handoff episode: opportunity, owner, task, then follow-up until an outcome or expiry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from plg_handoff import search_attributes as sa
+    from plg_handoff.activities.contracts import (
+        HANDOFF_CLOSED_SIGNAL,
+        HandoffClosed,
+        account_workflow_id,
+        handoff_workflow_id,
+    )
+    from plg_handoff.activities.crm import (
+        AssignedOwner,
+        AssignOwnerInput,
+        CrmActivities,
+        FollowUpInput,
+        HandoffFacts,
+        OwnerTaskInput,
+        UpsertOpportunityInput,
+    )
+    from plg_handoff.activities.evaluate import HandoffPolicy
+    from plg_handoff.domain.triggers import Evaluation
+    from plg_handoff.domain.usage import AccountTraits
+
+CRM_CALL_TIMEOUT = timedelta(minutes=2)
+# CRM outages can last hours; keep trying with a capped interval rather than lose the handoff.
+CRM_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
+OPEN_STAGES = ("opened", "assigned", "contacted")
+
+
+@dataclass
+class HandoffInput:
+    account_id: str
+    episode: int
+    traits: AccountTraits
+    evaluation: Evaluation
+    policy: HandoffPolicy
+
+
+@dataclass
+class HandoffStatus:
+    handoff_key: str
+    stage: str
+    signal_at: datetime
+    opportunity_id: str | None = None
+    owner_id: str | None = None
+    owner_name: str | None = None
+    task_id: str | None = None
+    assigned_at: datetime | None = None
+    contacted_at: datetime | None = None
+    closed_at: datetime | None = None
+    next_check_at: datetime | None = None
+
+    @property
+    def seconds_to_contact(self) -> float | None:
+        if self.contacted_at is None:
+            return None
+        return (self.contacted_at - self.signal_at).total_seconds()
+
+
+@workflow.defn
+class HandoffWorkflow:
+    def __init__(self) -> None:
+        self._status: HandoffStatus | None = None
+
+    @workflow.run
+    async def run(self, request: HandoffInput) -> HandoffStatus:
+        key = handoff_workflow_id(request.account_id, request.episode)
+        status = self._status = HandoffStatus(key, "opened", workflow.now())
+        facts = HandoffFacts(key, request.account_id, request.traits, request.evaluation)
+        lead = facts.lead
+        workflow.upsert_search_attributes(
+            [
+                sa.ACCOUNT_ID.value_set(request.account_id),
+                sa.TRIGGER.value_set(lead.trigger),
+                sa.HANDOFF_STAGE.value_set("opened"),
+                sa.PQL_SCORE.value_set(lead.score),
+                sa.SIGNAL_AT.value_set(status.signal_at),
+            ]
+        )
+        await self._assign(facts, request.policy)
+        await self._follow_up(request.policy)
+        await self._tell_account(request)
+        return status
+
+    async def _assign(self, facts: HandoffFacts, policy: HandoffPolicy) -> None:
+        status = self._require_status()
+        owner: AssignedOwner = await workflow.execute_activity_method(
+            CrmActivities.assign_owner,
+            AssignOwnerInput(facts.handoff_key, facts.account_id),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        opportunity = await workflow.execute_activity_method(
+            CrmActivities.upsert_opportunity,
+            UpsertOpportunityInput(facts, owner.owner_id),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        task = await workflow.execute_activity_method(
+            CrmActivities.create_owner_task,
+            OwnerTaskInput(
+                facts,
+                opportunity.opportunity_id,
+                owner,
+                status.signal_at + timedelta(seconds=policy.task_due_after_s),
+            ),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        status.opportunity_id = opportunity.opportunity_id
+        status.owner_id, status.owner_name = owner.owner_id, owner.owner_name
+        status.task_id = task.task_id
+        self._enter("assigned")
+        status.assigned_at = workflow.now()
+        workflow.upsert_search_attributes([sa.OWNER_ID.value_set(owner.owner_id)])
+
+    async def _follow_up(self, policy: HandoffPolicy) -> None:
+        """Polls the CRM on the policy's cadence; expires when a stage lasts too long."""
+        status = self._require_status()
+        poll = timedelta(seconds=policy.follow_up_poll_interval_s)
+        expire_after = timedelta(seconds=policy.expire_after_s)
+        stage_since = workflow.now()
+        while status.stage in OPEN_STAGES:
+            deadline = stage_since + expire_after
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                self._close("expired")
+                return
+            status.next_check_at = workflow.now() + min(poll, remaining)
+            await workflow.sleep(min(poll, remaining))
+            if workflow.now() >= deadline:
+                continue
+            seen = await workflow.execute_activity_method(
+                CrmActivities.read_follow_up,
+                FollowUpInput(status.opportunity_id or "", status.task_id),
+                start_to_close_timeout=CRM_CALL_TIMEOUT,
+                retry_policy=CRM_RETRY,
+            )
+            if seen.contacted and status.contacted_at is None:
+                status.contacted_at = workflow.now()
+                self._enter("contacted")
+                workflow.upsert_search_attributes(
+                    [sa.CONTACTED_AT.value_set(status.contacted_at)]
+                )
+                stage_since = status.contacted_at
+            if seen.outcome is not None:
+                self._close(seen.outcome)
+
+    def _enter(self, stage: str) -> None:
+        self._require_status().stage = stage
+        workflow.upsert_search_attributes([sa.HANDOFF_STAGE.value_set(stage)])
+
+    def _close(self, stage: str) -> None:
+        status = self._require_status()
+        self._enter(stage)
+        status.closed_at = workflow.now()
+        status.next_check_at = None
+        workflow.upsert_search_attributes([sa.CLOSED_AT.value_set(status.closed_at)])
+
+    async def _tell_account(self, request: HandoffInput) -> None:
+        account = workflow.get_external_workflow_handle(account_workflow_id(request.account_id))
+        try:
+            await account.signal(
+                HANDOFF_CLOSED_SIGNAL,
+                HandoffClosed(request.episode, self._require_status().stage),
+            )
+        except ApplicationError:
+            workflow.logger.warning(
+                "handoff.account_gone", extra={"account_id": request.account_id}
+            )
+
+    def _require_status(self) -> HandoffStatus:
+        if self._status is None:
+            raise ApplicationError("handoff has not started", non_retryable=True)
+        return self._status
+
+    @workflow.query
+    def status(self) -> HandoffStatus | None:
+        return self._status

@@ -1,0 +1,75 @@
+"""Shared fixtures: real Temporal (dev server / time-skipping server from the pip-installed
+binaries, nothing downloaded), the HubSpot emulator over real HTTP, and a config per test."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from plg_handoff import search_attributes as sa
+from plg_handoff.config import Config, parse_config
+from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
+
+BIN = Path(sys.executable).parent
+TOKEN = "test-token-4f1c9a"  # noqa: S105  # the emulator's token in tests
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=sa.ALL,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    await sa.register(env.client, "default")
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def hubspot() -> Iterator[HubSpotEmulator]:
+    emulator = HubSpotEmulator(token=TOKEN)
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def make_config(tmp_path: Path, hubspot_url: str, **overrides: Any) -> Config:
+    """A config with its own task queue, so tests never see each other's workflows."""
+    raw: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        "temporal": {"task_queue": f"test-{uuid.uuid4().hex[:12]}"},
+        "sources": [
+            {
+                "kind": "file",
+                "name": "demo",
+                "path": str(tmp_path / "usage"),
+                "traits_path": str(tmp_path / "accounts.jsonl"),
+                "window_days": 3,
+            }
+        ],
+        "crm": {"kind": "hubspot", "base_url": hubspot_url},
+    }
+    for key, value in overrides.items():
+        raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
+    return parse_config(raw, base_dir=tmp_path)

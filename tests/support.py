@@ -1,0 +1,64 @@
+"""Helpers for tests: usage files, the worker, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from plg_handoff.sandbox.simulator import event
+
+T = TypeVar("T")
+
+
+def usage_lines(account_id: str, day: date, users: int, seats_used: int, per_user: int = 2) -> list[str]:
+    """`users` users of an account, each with `per_user` events on `day`, reporting seats."""
+    midnight = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+    return [
+        json.dumps(
+            event(
+                "Report Viewed",
+                midnight + timedelta(minutes=u * 10 + n),
+                distinct_id=f"{account_id}-u{u}",
+                account_id=account_id,
+                insert_id=f"{account_id}-{day}-{u}-{n}",
+                seats_used=seats_used,
+            )
+        )
+        for u in range(users)
+        for n in range(per_user)
+    ]
+
+
+def write_usage(directory: Path, name: str, lines: Iterable[str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def write_profiles(path: Path, profiles: dict[str, dict[str, Any]]) -> None:
+    path.write_text(
+        "".join(
+            json.dumps({"$distinct_id": account, "$properties": props}) + "\n"
+            for account, props in profiles.items()
+        ),
+        encoding="utf-8",
+    )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 30
+) -> T:
+    """Polls until `done(value)`; visibility and signals lag a little behind a write."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s}s; last value: {value!r}")
+        await asyncio.sleep(0.2)
