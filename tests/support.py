@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+
+from temporalio.client import Client
 
 from plg_handoff.sandbox.simulator import event
 
 T = TypeVar("T")
 
 
-def usage_lines(account_id: str, day: date, users: int, seats_used: int, per_user: int = 2) -> list[str]:
+def usage_lines(
+    account_id: str, day: date, users: int, seats_used: int, per_user: int = 2
+) -> list[str]:
     """`users` users of an account, each with `per_user` events on `day`, reporting seats."""
     midnight = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
     return [
@@ -62,3 +67,16 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout_s}s; last value: {value!r}")
         await asyncio.sleep(0.2)
+
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record_history(client: Client, workflow_id: str, name: str) -> None:
+    """With RECORD_HISTORIES=1, keeps this workflow's history for the replay tests: a later
+    release must replay it unchanged."""
+    if os.environ.get("RECORD_HISTORIES") != "1":
+        return
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")

@@ -29,9 +29,9 @@ ConfigOption = Annotated[
 
 @app.command()
 def dev(
-    data_dir: Annotated[Path, typer.Option(help="Where Temporal, the sandbox and usage live.")] = Path(
-        ".handoff"
-    ),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where Temporal, the sandbox and usage live.")
+    ] = Path(".handoff"),
     port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port.")] = 8233,
     sandbox_port: Annotated[int, typer.Option(help="Sandbox HubSpot port.")] = 8780,
@@ -81,7 +81,9 @@ def check_config(config: ConfigOption = Path("handoff.toml")) -> None:
     """Validates the configuration file and the secrets in the environment."""
     loaded = load_config(config)
     load_secrets(loaded)
-    console.print(f"[green]{config}: valid[/] ({len(loaded.sources)} source(s), crm {loaded.crm.kind})")
+    console.print(
+        f"[green]{config}: valid[/] ({len(loaded.sources)} source(s), crm {loaded.crm.kind})"
+    )
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

@@ -151,7 +151,9 @@ class Secrets(BaseSettings):
     temporal_api_key: SecretStr | None = None
 
     def values(self) -> list[str]:
-        return [s.get_secret_value() for s in (self.hubspot_access_token, self.temporal_api_key) if s]
+        return [
+            s.get_secret_value() for s in (self.hubspot_access_token, self.temporal_api_key) if s
+        ]
 
 
 class ConfigError(Exception):
@@ -192,9 +194,12 @@ def load_secrets(config: Config) -> Secrets:
 def format_validation_error(exc: ValidationError, origin: str) -> str:
     lines = [f"{origin}: {exc.error_count()} invalid setting(s)"]
     for error in exc.errors(include_url=False):
-        where = "".join(
-            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
-        ).lstrip(".") or "(top level)"
+        where = (
+            "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+            ).lstrip(".")
+            or "(top level)"
+        )
         got = f" (got {error['input']!r})" if error["type"] not in {"missing"} else ""
         lines.append(f"  {where}: {error['msg']}{got}")
     return "\n".join(lines)

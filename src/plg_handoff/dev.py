@@ -116,6 +116,6 @@ def _banner(console: Console, server: DevServer, emulator: HubSpotEmulator, data
         f"  Config           {data / 'handoff.toml'}\n"
         f"  Data             {data}\n"
         "In Temporal UI, filter with e.g. "
-        "[cyan]WorkflowType=\"HandoffWorkflow\" AND HandoffStage=\"assigned\"[/].\n"
+        '[cyan]WorkflowType="HandoffWorkflow" AND HandoffStage="assigned"[/].\n'
         "Ctrl-C stops everything.\n"
     )

@@ -80,7 +80,8 @@ class DevServer:
     async def start(self, timeout_s: float = 30) -> Client:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self._process = subprocess.Popen(
+        # Popen returns at once; the waiting happens in the async connect loop below.
+        self._process = subprocess.Popen(  # noqa: ASYNC220
             self.command(),
             stdout=self._log,
             stderr=subprocess.STDOUT,

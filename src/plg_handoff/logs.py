@@ -63,7 +63,9 @@ def _lift_temporal_extras(_: WrappedLogger, __: str, event_dict: EventDict) -> E
         if isinstance(extra, dict):
             for name in ("workflow_id", "workflow_type", "run_id", "activity_type", "attempt"):
                 if name in extra:
-                    event_dict.setdefault("activity" if name == "activity_type" else name, extra[name])
+                    event_dict.setdefault(
+                        "activity" if name == "activity_type" else name, extra[name]
+                    )
     return event_dict
 
 

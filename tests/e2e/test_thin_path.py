@@ -20,7 +20,13 @@ from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
 from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, usage_lines, write_profiles, write_usage
+from tests.support import (
+    eventually,
+    record_history,
+    usage_lines,
+    write_profiles,
+    write_usage,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +49,12 @@ def seed_usage(tmp_path: Path) -> None:
     write_profiles(
         tmp_path / "accounts.jsonl",
         {
-            "acct-hot": {"name": "Hot Co", "plan": "team", "seat_limit": 10, "arr_potential": 50000},
+            "acct-hot": {
+                "name": "Hot Co",
+                "plan": "team",
+                "seat_limit": 10,
+                "arr_potential": 50000,
+            },
             "acct-calm": {"name": "Calm Co", "plan": "team", "seat_limit": 10},
             "acct-near": {"name": "Near Co", "plan": "business", "seat_limit": 20},
         },
@@ -103,6 +114,13 @@ async def test_one_account_over_80_percent_makes_exactly_one_deal(
         assert summary.episode == 1
         assert summary.open_handoff == "handoff/acct-hot/1"
         assert await eventually(lambda: handoff_count(client, config), lambda n: n >= 1) == 1
+        for workflow_id in ("account/acct-hot", "handoff/acct-hot/1"):
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            assert TOKEN not in history.to_json(), f"the CRM token leaked into {workflow_id}"
+        await record_history(client, "account/acct-hot", "account_two_syncs")
+        await record_history(
+            client, f"usage-sync/demo/{config.temporal.task_queue}", "usage_sync"
+        )
 
     deals = hubspot.objects("deals")
     assert len(deals) == 1
@@ -140,8 +158,12 @@ async def test_malformed_lines_are_counted_quarantined_and_the_cycle_completes(
         "[1, 2]",
         json.dumps({"event": "x"}),
         json.dumps({"event": "x", "properties": {"distinct_id": "u", "account_id": "a"}}),
-        json.dumps({"event": "x", "properties": {"time": "soon", "distinct_id": "u", "account_id": "a"}}),
-        json.dumps({"event": "x", "properties": {"time": 1000, "distinct_id": "u", "account_id": "a"}}),
+        json.dumps(
+            {"event": "x", "properties": {"time": "soon", "distinct_id": "u", "account_id": "a"}}
+        ),
+        json.dumps(
+            {"event": "x", "properties": {"time": 1000, "distinct_id": "u", "account_id": "a"}}
+        ),
         json.dumps({"event": "x", "properties": {"time": now, "distinct_id": "u"}}),
     ]
     write_usage(tmp_path / "usage", "export.jsonl", [good[0], *bad, *good[1:], good[0]])

@@ -24,8 +24,9 @@ def handoff_workflow_id(account_id: str, episode: int) -> str:
     return f"handoff/{account_id}/{episode}"
 
 
-def owner_pool_workflow_id(pool: str) -> str:
-    return f"owner-pool/{pool}"
+def owner_pool_workflow_id(task_queue: str, pool: str) -> str:
+    """Per task queue: deployments sharing a namespace keep their own rotations."""
+    return f"owner-pool/{task_queue}/{pool}"
 
 
 @dataclass

@@ -120,11 +120,12 @@ class CrmActivities:
     async def _next_in_rotation(self, handoff_key: str, candidates: list[str]) -> str:
         """The rotation lives in a Temporal entity workflow: durable, and one order for all
         workers. Asking twice for the same handoff gives the same owner."""
+        task_queue = self._config.temporal.task_queue
         handle = await self._client.start_workflow(
             OWNER_POOL_WORKFLOW,
             OwnerPoolInput(DEFAULT_POOL),
-            id=owner_pool_workflow_id(DEFAULT_POOL),
-            task_queue=self._config.temporal.task_queue,
+            id=owner_pool_workflow_id(task_queue, DEFAULT_POOL),
+            task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         owner: str = await handle.execute_update(

@@ -129,7 +129,9 @@ class UsageActivities:
                     task_queue=self._config.temporal.task_queue,
                     start_signal=USAGE_SIGNAL,
                     start_signal_args=[update],
-                    search_attributes=TypedSearchAttributes([SearchAttributePair(sa.ACCOUNT_ID, account_id)]),
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(sa.ACCOUNT_ID, account_id)]
+                    ),
                 )
 
         await asyncio.gather(*(signal(a, d) for a, d in pulled.rollups.items()))

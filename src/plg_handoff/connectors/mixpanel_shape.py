@@ -37,7 +37,9 @@ def parse_event_line(
         return bad("missing_properties")
     when = _epoch_seconds(props.get("time"))
     if when is None:
-        return bad("missing_time" if props.get("time") is None else "bad_time", repr(props.get("time")))
+        return bad(
+            "missing_time" if props.get("time") is None else "bad_time", repr(props.get("time"))
+        )
     latest = (now if now is not None else _time.time()) + FUTURE_TOLERANCE_S
     if not EARLIEST_EVENT <= when <= latest:
         return bad("impossible_time", str(when))
@@ -81,7 +83,9 @@ def _account_ids(value: object) -> tuple[str, ...]:
     values = value if isinstance(value, list) else [value]
     return tuple(
         dict.fromkeys(
-            str(v) for v in values if isinstance(v, str | int) and not isinstance(v, bool) and v != ""
+            str(v)
+            for v in values
+            if isinstance(v, str | int) and not isinstance(v, bool) and v != ""
         )
     )
 

@@ -62,7 +62,7 @@ def _limit_approaching(
         series = [(d.day, d.gauges[quota.gauge]) for d in days if quota.gauge in d.gauges]
         if not limit or limit <= 0 or not series:
             continue
-        last_day, used = series[-1]
+        _, used = series[-1]
         if used / limit < rule.threshold:
             continue
         fired_on = _first_day_over(series, limit * rule.threshold)

@@ -20,8 +20,9 @@ HISTORY_DAYS = 13
 
 class UsageFeeder:
     """Writes two weeks of history, then on every tick rewrites today's file one simulated day
-    further on (today's file stands for the latest simulated day), so seats keep growing and more accounts cross their limits while you watch.
-    The tick count is kept in `state.json`: a second run carries on where the first stopped."""
+    further on (today's file stands for the latest simulated day), so seats keep growing and
+    more accounts cross their limits while you watch. The tick count is kept in `state.json`:
+    a second run carries on where the first stopped."""
 
     def __init__(self, directory: Path, *, interval_s: float = 20, accounts: int = 12) -> None:
         self.usage_dir = directory / "usage"

@@ -151,7 +151,11 @@ def write_day(
 
 
 def write_days(
-    usage_dir: Path, accounts: list[SimulatedAccount], first_day: date, last_day: date, seed: int = 7
+    usage_dir: Path,
+    accounts: list[SimulatedAccount],
+    first_day: date,
+    last_day: date,
+    seed: int = 7,
 ) -> list[Path]:
     """One file per day, the first day being day 0 of the simulation."""
     return [
@@ -162,7 +166,5 @@ def write_days(
 
 def write_profiles(path: Path, accounts: list[SimulatedAccount]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "".join(json.dumps(a.profile()) + "\n" for a in accounts), encoding="utf-8"
-    )
+    path.write_text("".join(json.dumps(a.profile()) + "\n" for a in accounts), encoding="utf-8")
     return path

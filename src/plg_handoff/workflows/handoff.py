@@ -148,9 +148,7 @@ class HandoffWorkflow:
             if seen.contacted and status.contacted_at is None:
                 status.contacted_at = workflow.now()
                 self._enter("contacted")
-                workflow.upsert_search_attributes(
-                    [sa.CONTACTED_AT.value_set(status.contacted_at)]
-                )
+                workflow.upsert_search_attributes([sa.CONTACTED_AT.value_set(status.contacted_at)])
                 stage_since = status.contacted_at
             if seen.outcome is not None:
                 self._close(seen.outcome)

@@ -25,8 +25,10 @@ class OwnerPoolWorkflow:
     async def run(self, state: OwnerPoolInput) -> None:
         self._state = state
         await workflow.wait_condition(
-            lambda: self._updates >= UPDATES_BEFORE_CONTINUE_AS_NEW
-            or workflow.info().is_continue_as_new_suggested()
+            lambda: (
+                self._updates >= UPDATES_BEFORE_CONTINUE_AS_NEW
+                or workflow.info().is_continue_as_new_suggested()
+            )
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._state)

@@ -32,7 +32,9 @@ class FileUsageSource:
                 for number, line in enumerate(lines, start=1):
                     if line.strip():
                         yield parse_event_line(
-                            line.rstrip("\n"), f"{path.name}:{number}", self._config.account_property
+                            line.rstrip("\n"),
+                            f"{path.name}:{number}",
+                            self._config.account_property,
                         )
 
     def traits(self) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
@@ -49,7 +51,9 @@ class FileUsageSource:
                 try:
                     profile = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    bad.append(Quarantined("unparseable_profile", line.rstrip("\n"), location, str(exc)))
+                    bad.append(
+                        Quarantined("unparseable_profile", line.rstrip("\n"), location, str(exc))
+                    )
                     continue
                 account_id = profile.get("$distinct_id") if isinstance(profile, dict) else None
                 properties = profile.get("$properties") if isinstance(profile, dict) else None

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import tenacity
+import urllib3
 from hubspot import HubSpot
 from hubspot.crm.deals import (
     BatchInputSimplePublicObjectBatchInputUpsert,
@@ -83,7 +83,10 @@ class HubSpotCrm:
         )
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return self._retrying(self._mapped, fn, *args, _request_timeout=self._timeout, **kwargs)
+        result: T = self._retrying(
+            self._mapped, fn, *args, _request_timeout=self._timeout, **kwargs
+        )
+        return result
 
     @staticmethod
     def _mapped(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -227,10 +230,4 @@ class HubSpotCrm:
 
 
 def _is_transport_error(exc: BaseException) -> bool:
-    import urllib3
-
     return isinstance(exc, urllib3.exceptions.HTTPError)
-
-
-def task_due(hours: timedelta, now_ms: int) -> int:
-    return now_ms + int(hours.total_seconds() * 1000)

@@ -1,0 +1,142 @@
+"""Weeks of follow-up timers in seconds, on the time-skipping test server, with the real
+activities talking to the HubSpot emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hubspot import HubSpot
+from hubspot.crm.objects import SimplePublicObjectInput
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from plg_handoff.activities.contracts import USAGE_SIGNAL, AccountInput, UsageUpdate
+from plg_handoff.config import Config, load_secrets
+from plg_handoff.domain.usage import AccountTraits, DayRollup
+from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
+from plg_handoff.worker import build_crm, build_worker
+from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
+from plg_handoff.workflows.handoff import HandoffStatus
+from tests.conftest import TOKEN, make_config
+from tests.e2e.test_thin_path import handoff_status
+from tests.support import eventually, record_history
+
+POLL = timedelta(hours=6)
+EXPIRE = timedelta(days=14)
+COOLDOWN = timedelta(days=30)
+
+
+@dataclass
+class Running:
+    env: WorkflowEnvironment
+    config: Config
+    hubspot: HubSpotEmulator
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+
+@pytest.fixture
+async def running(
+    skipping_env: WorkflowEnvironment,
+    hubspot: HubSpotEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Running]:
+    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    config = make_config(
+        tmp_path,
+        hubspot.url,
+        handoff={"follow_up_poll_interval": "6h", "expire_after": "14d", "cooldown": "30d"},
+    )
+    crm = build_crm(config, load_secrets(config))
+    crm.ensure_properties()  # type: ignore[attr-defined]
+    async with build_worker(skipping_env.client, config, crm):
+        yield Running(skipping_env, config, hubspot)
+
+
+async def open_handoff(run: Running, account_id: str) -> HandoffStatus:
+    """Signals usage at 90 % of the seat limit and waits until the handoff is assigned."""
+    await run.client.start_workflow(
+        AccountWorkflow.run,
+        AccountInput(account_id),
+        id=f"account/{account_id}",
+        task_queue=run.config.temporal.task_queue,
+        start_signal=USAGE_SIGNAL,
+        start_signal_args=[
+            UsageUpdate(
+                account_id,
+                [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
+                AccountTraits(name=f"{account_id} Inc", plan="team", limits={"seats": 10}),
+            )
+        ],
+    )
+    status = await eventually(
+        lambda: handoff_status(run.client, f"handoff/{account_id}/1"),
+        lambda s: s is not None and s.stage == "assigned",
+    )
+    assert status is not None
+    return status
+
+
+def assert_about(actual: timedelta, expected: timedelta) -> None:
+    """Timers fire a few milliseconds after their deadline on the test server."""
+    assert expected <= actual < expected + timedelta(seconds=1), actual
+
+
+async def account_state(run: Running, account_id: str) -> AccountSummary:
+    handle = run.client.get_workflow_handle_for(AccountWorkflow.run, f"account/{account_id}")
+    return await handle.query(AccountWorkflow.state)
+
+
+async def test_a_handoff_nobody_follows_up_expires_after_two_weeks(running: Running) -> None:
+    opened = await open_handoff(running, "acct-quiet")
+    assert opened.assigned_at is not None
+
+    await running.env.sleep(EXPIRE + timedelta(days=1))
+
+    status = await handoff_status(running.client, "handoff/acct-quiet/1")
+    assert status is not None
+    assert status.stage == "expired"
+    assert status.contacted_at is None
+    assert status.closed_at is not None
+    assert_about(status.closed_at - opened.assigned_at, EXPIRE)
+    account = await eventually(
+        lambda: account_state(running, "acct-quiet"), lambda a: a.open_handoff is None
+    )
+    assert account.cooldown_until is not None
+    assert account.episode == 1
+    await record_history(running.client, "handoff/acct-quiet/1", "handoff_expired")
+    await record_history(running.client, "account/acct-quiet", "account_after_handoff")
+
+
+async def test_contact_then_win_are_seen_on_the_polling_cadence(running: Running) -> None:
+    opened = await open_handoff(running, "acct-buyer")
+    assert opened.assigned_at is not None and opened.task_id and opened.opportunity_id
+    sdk = HubSpot(access_token=TOKEN, host=running.hubspot.url)
+    sdk.crm.objects.tasks.basic_api.update(
+        opened.task_id, SimplePublicObjectInput(properties={"hs_task_status": "COMPLETED"})
+    )
+
+    await running.env.sleep(POLL + timedelta(hours=1))
+    contacted = await handoff_status(running.client, "handoff/acct-buyer/1")
+    assert contacted is not None
+    assert contacted.stage == "contacted"
+    assert contacted.contacted_at is not None
+    assert_about(contacted.contacted_at - opened.assigned_at, POLL)
+
+    sdk.crm.deals.basic_api.update(
+        opened.opportunity_id, SimplePublicObjectInput(properties={"dealstage": "closedwon"})
+    )
+    await running.env.sleep(POLL)
+    won = await handoff_status(running.client, "handoff/acct-buyer/1")
+    assert won is not None
+    assert won.stage == "won"
+    assert won.closed_at is not None
+    assert_about(won.closed_at - contacted.contacted_at, POLL)
+    await record_history(running.client, "handoff/acct-buyer/1", "handoff_won")
