@@ -55,7 +55,7 @@ async def running(
         handoff={"follow_up_poll_interval": "6h", "expire_after": "14d", "cooldown": "30d"},
     )
     crm = build_crm(config, load_secrets(config))
-    crm.ensure_properties()  # type: ignore[attr-defined]
+    crm.ensure_properties()
     async with build_worker(skipping_env.client, config, crm):
         yield Running(skipping_env, config, hubspot)
 

@@ -58,12 +58,20 @@ async def _worker(path: Path) -> None:
     config = load_config(path)
     secrets = load_secrets(config)
     configure_logging(config.log.level, config.log.format, secrets.values())
+    crm = build_crm(config, secrets)
+    missing = await asyncio.to_thread(crm.missing_properties)
+    if missing:
+        names = ", ".join(missing)
+        raise ConfigError(
+            f"crm: the CRM lacks the custom properties the daemon writes: {names}; "
+            "create them with `handoff crm-setup --config FILE`"
+        )
     client = await connect(config, secrets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, config, build_crm(config, secrets)):
+    async with build_worker(client, config, crm):
         schedules = await ensure_schedules(client, config)
         log.info(
             "worker.started",
@@ -74,6 +82,17 @@ async def _worker(path: Path) -> None:
         )
         await stop.wait()
     log.info("worker.stopped")
+
+
+@app.command("crm-setup")
+def crm_setup(config: ConfigOption = Path("handoff.toml")) -> None:
+    """Creates the custom CRM properties the daemon writes (idempotent)."""
+    from plg_handoff.worker import build_crm
+
+    loaded = load_config(config)
+    crm = build_crm(loaded, load_secrets(loaded))
+    created = crm.ensure_properties()
+    console.print(f"created: {', '.join(created) or 'nothing, all present'}")
 
 
 @app.command("check-config")

@@ -89,7 +89,7 @@ async def run_dev(options: DevOptions, console: Console) -> None:
     try:
         emulator.start(port=options.sandbox_port)
         crm = build_crm(config, secrets)
-        created = await asyncio.to_thread(crm.ensure_properties)  # type: ignore[attr-defined]
+        created = await asyncio.to_thread(crm.ensure_properties)
         log.info("dev.crm_ready", url=emulator.url, properties_created=created)
         feeder.write_initial()
         feeder.start()

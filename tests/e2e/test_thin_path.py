@@ -94,7 +94,7 @@ async def test_one_account_over_80_percent_makes_exactly_one_deal(
     config = make_config(tmp_path, hubspot.url)
     seed_usage(tmp_path)
     crm = build_crm(config, load_secrets(config))
-    crm.ensure_properties()  # type: ignore[attr-defined]
+    crm.ensure_properties()
 
     async with build_worker(client, config, crm):
         first = await sync(client, config)
@@ -118,9 +118,7 @@ async def test_one_account_over_80_percent_makes_exactly_one_deal(
             history = await client.get_workflow_handle(workflow_id).fetch_history()
             assert TOKEN not in history.to_json(), f"the CRM token leaked into {workflow_id}"
         await record_history(client, "account/acct-hot", "account_two_syncs")
-        await record_history(
-            client, f"usage-sync/demo/{config.temporal.task_queue}", "usage_sync"
-        )
+        await record_history(client, f"usage-sync/demo/{config.temporal.task_queue}", "usage_sync")
 
     deals = hubspot.objects("deals")
     assert len(deals) == 1

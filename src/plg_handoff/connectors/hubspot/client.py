@@ -202,13 +202,17 @@ class HubSpotCrm:
             contacted = (task.properties or {}).get("hs_task_status") == "COMPLETED"
         return FollowUp(contacted=contacted or outcome is not None, stage=stage, outcome=outcome)
 
-    def missing_properties(self) -> list[PropertySpec]:
+    def missing_properties(self) -> list[str]:
+        return [spec.name for spec in self._missing_specs()]
+
+    def _missing_specs(self) -> list[PropertySpec]:
         existing = {p.name for p in self._call(self._properties.get_all, "deals").results}
         wanted = deal_properties(self._config.external_id_property)
         return [spec for spec in wanted if spec.name not in existing]
 
-    def create_properties(self, specs: list[PropertySpec]) -> None:
-        for spec in specs:
+    def ensure_properties(self) -> list[str]:
+        missing = self._missing_specs()
+        for spec in missing:
             self._call(
                 self._properties.create,
                 "deals",
@@ -221,11 +225,6 @@ class HubSpotCrm:
                     has_unique_value=spec.unique,
                 ),
             )
-
-    def ensure_properties(self) -> list[str]:
-        """Creates the custom deal properties the daemon needs; returns the names created."""
-        missing = self.missing_properties()
-        self.create_properties(missing)
         return [spec.name for spec in missing]
 
 
