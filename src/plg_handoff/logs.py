@@ -14,7 +14,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from temporalio import activity, workflow
 
 REDACTED = "[redacted]"
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|api_?key|authorization|credential", re.I)
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|authorization|credential", re.I)
 
 
 class SecretRedactor:
@@ -83,7 +83,6 @@ def configure_logging(
         _lift_temporal_extras,
         bind_temporal_context,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        SecretRedactor(secrets),
     ]
     renderer: Processor = (
         structlog.dev.ConsoleRenderer()
@@ -101,6 +100,7 @@ def configure_logging(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            SecretRedactor(secrets),  # last before rendering: tracebacks are text by now
             renderer,
         ],
     )

@@ -36,27 +36,25 @@ def hubspot_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
 
 
-def seed_usage(tmp_path: Path) -> None:
+def seed_usage(tmp_path: Path, hot: str = "acct-hot") -> None:
+    """Three accounts; only `hot` is over 80 % of its seats. Workflow ids are namespace-wide,
+    so each test names its own hot account."""
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
+    calm, near = f"{hot}-calm", f"{hot}-near"
     lines = [
-        *usage_lines("acct-hot", yesterday, users=8, seats_used=8),
-        *usage_lines("acct-hot", today, users=9, seats_used=9),  # 9 of 10 seats: 90 %
-        *usage_lines("acct-calm", today, users=5, seats_used=5),  # 50 %
-        *usage_lines("acct-near", today, users=15, seats_used=15),  # 15 of 20: 75 %
+        *usage_lines(hot, yesterday, users=8, seats_used=8),
+        *usage_lines(hot, today, users=9, seats_used=9),  # 9 of 10 seats: 90 %
+        *usage_lines(calm, today, users=5, seats_used=5),  # 50 %
+        *usage_lines(near, today, users=15, seats_used=15),  # 15 of 20: 75 %
     ]
     write_usage(tmp_path / "usage", "export.jsonl", lines)
     write_profiles(
         tmp_path / "accounts.jsonl",
         {
-            "acct-hot": {
-                "name": "Hot Co",
-                "plan": "team",
-                "seat_limit": 10,
-                "arr_potential": 50000,
-            },
-            "acct-calm": {"name": "Calm Co", "plan": "team", "seat_limit": 10},
-            "acct-near": {"name": "Near Co", "plan": "business", "seat_limit": 20},
+            hot: {"name": "Hot Co", "plan": "team", "seat_limit": 10, "arr_potential": 50000},
+            calm: {"name": "Calm Co", "plan": "team", "seat_limit": 10},
+            near: {"name": "Near Co", "plan": "business", "seat_limit": 20},
         },
     )
 

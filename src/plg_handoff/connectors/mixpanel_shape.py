@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time as _time
 from collections.abc import Mapping
 from typing import Any
@@ -44,7 +45,7 @@ def parse_event_line(
     if not EARLIEST_EVENT <= when <= latest:
         return bad("impossible_time", str(when))
     distinct_id = props.get("distinct_id")
-    if not isinstance(distinct_id, str | int) or distinct_id == "":
+    if isinstance(distinct_id, bool) or not isinstance(distinct_id, str | int) or distinct_id == "":
         return bad("missing_distinct_id")
     accounts = _account_ids(props.get(account_property))
     if not accounts:
@@ -56,7 +57,7 @@ def parse_event_line(
             time=when,
             distinct_id=str(distinct_id),
             account_id=account,
-            insert_id=f"{insert_id}\x1f{account}" if insert_id and len(accounts) > 1 else insert_id,
+            insert_id=str(insert_id) if insert_id else None,
             properties=props,
         )
         for account in accounts
@@ -95,12 +96,13 @@ def traits_from_profile(properties: Mapping[str, Any], mapping: Any) -> AccountT
 
     def number(key: str) -> float | None:
         value = properties.get(key)
-        if isinstance(value, bool):
+        if isinstance(value, bool) or value is None:
             return None
         try:
-            return float(value) if value is not None else None
-        except (TypeError, ValueError):
+            parsed = float(value)
+        except (TypeError, ValueError, OverflowError):
             return None
+        return parsed if math.isfinite(parsed) else None
 
     def text(key: str) -> str | None:
         value = properties.get(key)

@@ -6,8 +6,9 @@ from plg_handoff.domain.rules import ScoringRule
 
 
 def value_points(arr_potential: float | None, rule: ScoringRule) -> float:
-    points = rule.value_bands[0].points
-    for band in sorted(rule.value_bands, key=lambda b: b.min_arr):
+    bands = sorted(rule.value_bands, key=lambda b: b.min_arr)
+    points = bands[0].points
+    for band in bands:
         if (arr_potential or 0) >= band.min_arr:
             points = band.points
     return points

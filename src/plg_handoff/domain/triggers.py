@@ -59,8 +59,12 @@ def _limit_approaching(
     fired: list[FiredTrigger] = []
     for quota in rule.quotas:
         limit = traits.limits.get(quota.limit)
-        series = [(d.day, d.gauges[quota.gauge]) for d in days if quota.gauge in d.gauges]
-        if not limit or limit <= 0 or not series:
+        series = [
+            (d.day, value)
+            for d in days
+            if (value := d.gauges.get(quota.gauge)) is not None and math.isfinite(value)
+        ]
+        if limit is None or not math.isfinite(limit) or limit <= 0 or not series:
             continue
         _, used = series[-1]
         if used / limit < rule.threshold:

@@ -25,9 +25,11 @@ class UsageEvent:
 
     @property
     def dedup_key(self) -> str:
+        """Mixpanel's `$insert_id`, else event + user + time; per account, because one event
+        of a user in several groups counts once for each of them."""
         if self.insert_id:
-            return self.insert_id
-        return f"{self.name}\x1f{self.distinct_id}\x1f{self.time}"
+            return f"{self.account_id}\x1f{self.insert_id}"
+        return f"{self.account_id}\x1f{self.name}\x1f{self.distinct_id}\x1f{self.time}"
 
 
 @dataclass

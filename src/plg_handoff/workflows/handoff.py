@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from plg_handoff import search_attributes as sa
@@ -34,6 +34,12 @@ CRM_CALL_TIMEOUT = timedelta(minutes=2)
 # CRM outages can last hours; keep trying with a capped interval rather than lose the handoff.
 CRM_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 OPEN_STAGES = ("opened", "assigned", "contacted")
+BLOCKED_RETRY_AFTER = timedelta(hours=1)
+
+
+@dataclass
+class RetryRequest:
+    requested_by: str = "operator"
 
 
 @dataclass
@@ -58,6 +64,8 @@ class HandoffStatus:
     contacted_at: datetime | None = None
     closed_at: datetime | None = None
     next_check_at: datetime | None = None
+    blocked_reason: str | None = None
+    blocked_details: list[str] = field(default_factory=list)
 
     @property
     def seconds_to_contact(self) -> float | None:
@@ -70,6 +78,7 @@ class HandoffStatus:
 class HandoffWorkflow:
     def __init__(self) -> None:
         self._status: HandoffStatus | None = None
+        self._retry_requested = False
 
     @workflow.run
     async def run(self, request: HandoffInput) -> HandoffStatus:
@@ -86,10 +95,45 @@ class HandoffWorkflow:
                 sa.SIGNAL_AT.value_set(status.signal_at),
             ]
         )
-        await self._assign(facts, request.policy)
+        await self._assign_until_done(facts, request.policy)
         await self._follow_up(request.policy)
         await self._tell_account(request)
         return status
+
+    async def _assign_until_done(self, facts: HandoffFacts, policy: HandoffPolicy) -> None:
+        """A CRM refusal that retrying cannot fix (invalid field, auth) blocks the handoff in
+        plain sight instead of failing it: the vendor's message is in the status and the
+        HandoffStage is "blocked". It is tried again after BLOCKED_RETRY_AFTER, or at once
+        when an operator sends the `retry` signal after fixing the cause."""
+        status = self._require_status()
+        while True:
+            try:
+                await self._assign(facts, policy)
+            except ActivityError as exc:
+                cause = exc.cause
+                if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                    raise
+                status.blocked_reason = f"{cause.type}: {cause.message}"
+                status.blocked_details = [str(d) for d in cause.details]
+                self._enter("blocked")
+                workflow.logger.warning(
+                    "handoff.blocked",
+                    extra={"handoff": facts.handoff_key, "reason": status.blocked_reason},
+                )
+                self._retry_requested = False
+                await workflow.wait_condition(
+                    lambda: self._retry_requested, timeout=BLOCKED_RETRY_AFTER
+                )
+                self._enter("opened")
+            else:
+                status.blocked_reason = None
+                return
+
+    @workflow.signal
+    def retry(self, request: RetryRequest) -> None:
+        """Operators: try a blocked handoff again now (after fixing what blocked it)."""
+        workflow.logger.info("handoff.retry_requested", extra={"by": request.requested_by})
+        self._retry_requested = True
 
     async def _assign(self, facts: HandoffFacts, policy: HandoffPolicy) -> None:
         status = self._require_status()
