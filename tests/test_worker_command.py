@@ -1,0 +1,122 @@
+"""`handoff worker`, as production runs it: bad configuration fails at start-up naming what is
+wrong; a good one connects, creates the sync Schedule and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from plg_handoff.config import load_config, load_secrets
+from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
+from plg_handoff.worker import build_crm
+from tests.conftest import TOKEN
+
+HANDOFF = Path(sys.executable).parent / "handoff"
+
+
+def write_config(tmp_path: Path, address: str, hubspot_url: str, extra: str = "") -> Path:
+    path = tmp_path / "handoff.toml"
+    path.write_text(
+        f"""
+data_dir = "data"
+[temporal]
+address = "{address}"
+task_queue = "worker-cmd-{tmp_path.name}"
+[[sources]]
+kind = "file"
+name = "demo"
+path = "usage"
+sync_interval = "1h"
+[crm]
+kind = "hubspot"
+base_url = "{hubspot_url}"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_worker(config: Path, token: str | None = TOKEN) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    if token:
+        env["HANDOFF_HUBSPOT_ACCESS_TOKEN"] = token
+    env["HANDOFF_TEMPORAL_API_KEY"] = ""
+    return subprocess.Popen(
+        [str(HANDOFF), "worker", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_bad_setting_fails_at_start_naming_the_field(
+    tmp_path: Path, hubspot: HubSpotEmulator
+) -> None:
+    config = write_config(
+        tmp_path, "127.0.0.1:1", hubspot.url, "[rules.limit_approaching]\nthreshold = 1.5"
+    )
+    process = run_worker(config)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "rules.limit_approaching.threshold" in output
+    assert "less than or equal to 1" in output
+
+
+def test_missing_token_fails_naming_the_variable(tmp_path: Path, hubspot: HubSpotEmulator) -> None:
+    process = run_worker(write_config(tmp_path, "127.0.0.1:1", hubspot.url), token=None)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "HANDOFF_HUBSPOT_ACCESS_TOKEN" in output
+
+
+def test_missing_crm_properties_fail_with_the_fix(tmp_path: Path, hubspot: HubSpotEmulator) -> None:
+    process = run_worker(write_config(tmp_path, "127.0.0.1:1", hubspot.url))
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert "plg_handoff_id" in output and "handoff crm-setup" in output
+
+
+async def test_worker_creates_the_schedule_and_stops_on_sigterm(
+    tmp_path: Path,
+    hubspot: HubSpotEmulator,
+    dev_env: WorkflowEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    address = dev_env.client.service_client.config.target_host
+    config_path = write_config(tmp_path, address, hubspot.url)
+    config = load_config(config_path)
+    build_crm(config, load_secrets(config)).ensure_properties()
+
+    process = run_worker(config_path)
+    try:
+        handle = dev_env.client.get_schedule_handle("usage-sync/demo")
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                description = await handle.describe()
+                break
+            except RPCError as exc:  # NOT_FOUND until the worker created it
+                if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert description.schedule.spec.intervals[0].every.total_seconds() == 3600
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        await dev_env.client.get_schedule_handle("usage-sync/demo").delete()
+    assert process.returncode == 0, output
+    assert "worker.started" in output and "worker.stopped" in output
