@@ -81,8 +81,31 @@ class FileSourceConfig(_Section):
     window_days: int = Field(3, ge=1, le=90, description="Days re-pulled each cycle (today too).")
 
 
-# One kind for now; becomes a union discriminated by `kind` as connectors are added.
-SourceConfig = FileSourceConfig
+class MixpanelSourceConfig(_Section):
+    """Mixpanel's raw Export API for events, the Engage API for group profiles (traits).
+    Credentials come from the environment: HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME and
+    HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET, or HANDOFF_MIXPANEL_PROJECT_SECRET."""
+
+    kind: Literal["mixpanel"]
+    name: Name
+    project_id: int = Field(gt=0)
+    region: Literal["us", "eu", "in"] = "us"
+    base_url: HttpUrl | None = Field(None, description="Overrides the region's hosts.")
+    auth: Literal["service_account", "project_secret"] = "service_account"
+    account_property: str = Field("account_id", description="The group key on events.")
+    data_group_id: str | None = Field(None, description="Engage group id for account traits.")
+    events: tuple[str, ...] = Field((), description="Export only these events (all if empty).")
+    where: str | None = Field(None, description="Mixpanel `where` expression for the export.")
+    gauges: dict[str, str] = Field(default_factory=lambda: {"seats": "seats_used"})
+    traits: TraitMapping = TraitMapping()
+    sync_interval: Duration = timedelta(minutes=5)
+    window_days: int = Field(3, ge=1, le=90)
+    timeout: Duration = timedelta(minutes=5)
+
+
+SourceConfig = Annotated[FileSourceConfig | MixpanelSourceConfig, Field(discriminator="kind")]
+# Discriminator tags pydantic puts in error locations; dropped so paths read `sources[0].x`.
+_KIND_TAGS = frozenset({"file", "mixpanel", "hubspot"})
 
 
 class HubSpotConfig(_Section):
@@ -149,10 +172,16 @@ class Secrets(BaseSettings):
 
     hubspot_access_token: SecretStr | None = None
     temporal_api_key: SecretStr | None = None
+    mixpanel_service_account_username: SecretStr | None = None
+    mixpanel_service_account_secret: SecretStr | None = None
+    mixpanel_project_secret: SecretStr | None = None
 
     def values(self) -> list[str]:
+        """Every secret value, for the log redactor."""
         return [
-            s.get_secret_value() for s in (self.hubspot_access_token, self.temporal_api_key) if s
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr) and value.get_secret_value()
         ]
 
 
@@ -183,26 +212,49 @@ def load_secrets(config: Config) -> Secrets:
         secrets = Secrets()
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "environment")) from None
-    if config.crm.kind == "hubspot" and secrets.hubspot_access_token is None:
-        raise ConfigError(
-            "environment: HANDOFF_HUBSPOT_ACCESS_TOKEN: required by crm.kind = 'hubspot' "
-            "(a HubSpot private-app token)"
-        )
+    missing = [f"{env}: required by {reason}" for env, reason in _required_secrets(config, secrets)]
+    if missing:
+        raise ConfigError("environment: missing secret(s)\n  " + "\n  ".join(missing))
     return secrets
+
+
+def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]:
+    needed: list[tuple[str, str]] = []
+    if config.crm.kind == "hubspot" and secrets.hubspot_access_token is None:
+        needed.append(
+            ("HANDOFF_HUBSPOT_ACCESS_TOKEN", "crm.kind = 'hubspot' (a private-app token)")
+        )
+    for index, source in enumerate(config.sources):
+        if not isinstance(source, MixpanelSourceConfig):
+            continue
+        where = f"sources[{index}] ({source.name}), auth = '{source.auth}'"
+        if source.auth == "project_secret" and secrets.mixpanel_project_secret is None:
+            needed.append(("HANDOFF_MIXPANEL_PROJECT_SECRET", where))
+        if source.auth == "service_account":
+            if secrets.mixpanel_service_account_username is None:
+                needed.append(("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME", where))
+            if secrets.mixpanel_service_account_secret is None:
+                needed.append(("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET", where))
+    return needed
 
 
 def format_validation_error(exc: ValidationError, origin: str) -> str:
     lines = [f"{origin}: {exc.error_count()} invalid setting(s)"]
     for error in exc.errors(include_url=False):
-        where = (
-            "".join(
-                f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
-            ).lstrip(".")
-            or "(top level)"
-        )
+        where = _location(error["loc"])
         got = f" (got {error['input']!r})" if error["type"] not in {"missing"} else ""
         lines.append(f"  {where}: {error['msg']}{got}")
     return "\n".join(lines)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        after_union = index > 0 and (isinstance(loc[index - 1], int) or loc[index - 1] == "crm")
+        if isinstance(part, str) and part in _KIND_TAGS and after_union:
+            continue
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return "".join(parts).lstrip(".") or "(top level)"
 
 
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
@@ -216,6 +268,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
                 "traits_path": resolve(source.traits_path) if source.traits_path else None,
             }
         )
+        if isinstance(source, FileSourceConfig)
+        else source
         for source in config.sources
     )
     return config.model_copy(update={"data_dir": resolve(config.data_dir), "sources": sources})

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from plg_handoff.config import ConfigError, Secrets, load_config, load_secrets
+from plg_handoff.config import (
+    ConfigError,
+    FileSourceConfig,
+    Secrets,
+    load_config,
+    load_secrets,
+    parse_config,
+)
 
 MINIMAL = """
 [[sources]]
@@ -60,8 +67,10 @@ def test_relative_paths_resolve_against_the_files_folder(tmp_path: Path) -> None
     folder.mkdir(parents=True)
     config = load_config(write(folder, MINIMAL))
     base = folder.resolve()
-    assert config.sources[0].path == base / "usage"
-    assert config.sources[0].traits_path == base / "profiles" / "accounts.jsonl"
+    source = config.sources[0]
+    assert isinstance(source, FileSourceConfig)
+    assert source.path == base / "usage"
+    assert source.traits_path == base / "profiles" / "accounts.jsonl"
     assert config.data_dir == base / ".handoff"
 
 
@@ -69,7 +78,9 @@ def test_absolute_paths_are_kept(tmp_path: Path) -> None:
     absolute = tmp_path / "elsewhere"
     text = MINIMAL.replace('path = "usage"', f'path = "{absolute.as_posix()}"')
     config = load_config(write(tmp_path, 'data_dir = "/var/lib/handoff"\n' + text))
-    assert config.sources[0].path == absolute
+    source = config.sources[0]
+    assert isinstance(source, FileSourceConfig)
+    assert source.path == absolute
     assert config.data_dir == Path("/var/lib/handoff")
 
 
@@ -240,8 +251,8 @@ def test_load_secrets_requires_the_hubspot_token(
     with pytest.raises(ConfigError) as info:
         load_secrets(config)
     assert str(info.value) == (
-        "environment: HANDOFF_HUBSPOT_ACCESS_TOKEN: required by crm.kind = 'hubspot' "
-        "(a HubSpot private-app token)"
+        "environment: missing secret(s)\n"
+        "  HANDOFF_HUBSPOT_ACCESS_TOKEN: required by crm.kind = 'hubspot' (a private-app token)"
     )
 
 
@@ -267,3 +278,34 @@ def test_secrets_never_show_the_token(clean_env: pytest.MonkeyPatch) -> None:
         assert TOKEN not in text
     assert "**********" in repr(secrets)
     assert secrets.values() == [TOKEN]
+
+
+def test_load_secrets_names_every_missing_mixpanel_credential(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
+) -> None:
+    clean_env.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    clean_env.setenv("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME", "sa.user")
+    config = parse_config(
+        {
+            "sources": [
+                {"kind": "mixpanel", "name": "mp", "project_id": 7},
+                {"kind": "mixpanel", "name": "legacy", "project_id": 8, "auth": "project_secret"},
+            ],
+            "crm": {"kind": "hubspot"},
+        },
+        base_dir=tmp_path,
+    )
+    with pytest.raises(ConfigError) as info:
+        load_secrets(config)
+    assert str(info.value).splitlines()[1:] == [
+        "  HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET: required by sources[0] (mp), "
+        "auth = 'service_account'",
+        "  HANDOFF_MIXPANEL_PROJECT_SECRET: required by sources[1] (legacy), "
+        "auth = 'project_secret'",
+    ]
+    clean_env.setenv("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET", "sa-secret-123")
+    clean_env.setenv("HANDOFF_MIXPANEL_PROJECT_SECRET", "project-secret-456")
+    secrets = load_secrets(config)
+    assert sorted(secrets.values()) == sorted(
+        ["project-secret-456", "sa-secret-123", "sa.user", TOKEN]
+    )
