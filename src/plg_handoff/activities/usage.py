@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +29,8 @@ from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
-SIGNAL_CONCURRENCY = 32
+SIGNAL_BATCH = 32  # signals in flight at once, and the unit of resumable progress
+HEARTBEAT_EVERY_LINES = 100_000
 
 
 @dataclass
@@ -53,6 +55,7 @@ class PullUsageResult:
     quarantine_file: str | None = None
     accounts: int = 0
     accounts_signalled: int = 0
+    accounts_resumed: int = 0  # already signalled by an earlier attempt that crashed
 
 
 @dataclass
@@ -71,8 +74,9 @@ class UsageActivities:
     async def pull_usage(self, request: PullUsageInput) -> PullUsageResult:
         source = self._config.source(request.source)
         days = _window(request, source)
-        pulled = await asyncio.to_thread(self._read_and_roll_up, source, days)
-        activity.heartbeat("rolled up")
+        wanted = sorted(d.isoformat() for d in days)
+        beat = _ThreadHeartbeat(wanted)
+        pulled = await asyncio.to_thread(self._read_and_roll_up, source, days, beat)
         result = pulled.result
         result.accounts_signalled = await self._fan_out(pulled)
         log.info(
@@ -87,7 +91,9 @@ class UsageActivities:
         )
         return result
 
-    def _read_and_roll_up(self, source_config: SourceConfig, days: list[date]) -> _Pulled:
+    def _read_and_roll_up(
+        self, source_config: SourceConfig, days: list[date], beat: _ThreadHeartbeat
+    ) -> _Pulled:
         source: UsageSource = load("source", source_config.kind)(source_config)
         wanted = {d.isoformat() for d in days}
         result = PullUsageResult(source=source_config.name, days=sorted(wanted))
@@ -95,6 +101,7 @@ class UsageActivities:
         quarantined: list[Quarantined] = []
         for line in source.read(days):
             result.read += 1
+            beat.lines(result.read)
             if line.quarantined is not None:
                 quarantined.append(line.quarantined)
                 continue
@@ -117,25 +124,67 @@ class UsageActivities:
         return _Pulled(result=result, rollups=rollups, traits=traits)
 
     async def _fan_out(self, pulled: _Pulled) -> int:
-        limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+        """Signals accounts in id order, a batch at a time, heartbeating how far it got; a retry
+        after a crash (same window) starts after the last batch that was fully signalled."""
+        accounts = sorted(pulled.rollups)
+        done = _resume_point(pulled.result.days)
+        pulled.result.accounts_resumed = done
+        for start in range(done, len(accounts), SIGNAL_BATCH):
+            batch = accounts[start : start + SIGNAL_BATCH]
+            await asyncio.gather(*(self._signal(a, pulled) for a in batch))
+            activity.heartbeat(PullProgress(pulled.result.days, signalled=start + len(batch)))
+        return len(accounts)
 
-        async def signal(account_id: str, days: list[DayRollup]) -> None:
-            update = UsageUpdate(account_id, days, pulled.traits.get(account_id))
-            async with limit:
-                await self._client.start_workflow(
-                    ACCOUNT_WORKFLOW,
-                    AccountInput(account_id),
-                    id=account_workflow_id(account_id),
-                    task_queue=self._config.temporal.task_queue,
-                    start_signal=USAGE_SIGNAL,
-                    start_signal_args=[update],
-                    search_attributes=TypedSearchAttributes(
-                        [SearchAttributePair(sa.ACCOUNT_ID, account_id)]
-                    ),
-                )
+    async def _signal(self, account_id: str, pulled: _Pulled) -> None:
+        update = UsageUpdate(account_id, pulled.rollups[account_id], pulled.traits.get(account_id))
+        await self._client.start_workflow(
+            ACCOUNT_WORKFLOW,
+            AccountInput(account_id),
+            id=account_workflow_id(account_id),
+            task_queue=self._config.temporal.task_queue,
+            start_signal=USAGE_SIGNAL,
+            start_signal_args=[update],
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.ACCOUNT_ID, account_id)]
+            ),
+        )
 
-        await asyncio.gather(*(signal(a, d) for a, d in pulled.rollups.items()))
-        return len(pulled.rollups)
+
+@dataclass
+class PullProgress:
+    """Heartbeat details: lines read so far, and how many accounts (in id order) of this
+    window were signalled; a retry resumes the signalling after them."""
+
+    days: list[str]
+    lines_read: int = 0
+    signalled: int = 0
+
+
+class _ThreadHeartbeat:
+    """Heartbeats from the reading thread through the activity's event loop, every
+    HEARTBEAT_EVERY_LINES lines, so a long export never looks like a dead worker."""
+
+    def __init__(self, days: list[str]) -> None:
+        self._days = days
+        self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
+
+    def lines(self, count: int) -> None:
+        if count % HEARTBEAT_EVERY_LINES == 0:
+            progress = PullProgress(self._days, lines_read=count)
+            self._loop.call_soon_threadsafe(activity.heartbeat, progress, context=self._context)
+
+
+def _resume_point(days: list[str]) -> int:
+    details = activity.info().heartbeat_details
+    if not details:
+        return 0
+    progress = details[0]
+    if isinstance(progress, dict):  # heartbeat details arrive without a type hint
+        progress = PullProgress(**progress)
+    if not isinstance(progress, PullProgress) or progress.days != days:
+        return 0
+    return progress.signalled
 
 
 def _window(request: PullUsageInput, source: SourceConfig) -> list[date]:
