@@ -56,7 +56,7 @@ async def running(
     )
     crm = build_crm(config, load_secrets(config))
     crm.ensure_properties()
-    async with build_worker(skipping_env.client, config, crm):
+    async with build_worker(skipping_env.client, config, load_secrets(config), crm):
         yield Running(skipping_env, config, hubspot)
 
 

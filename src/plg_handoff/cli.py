@@ -71,7 +71,7 @@ async def _worker(path: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with build_worker(client, config, crm):
+    async with build_worker(client, config, secrets, crm):
         schedules = await ensure_schedules(client, config)
         log.info(
             "worker.started",

@@ -94,7 +94,7 @@ async def run_dev(options: DevOptions, console: Console) -> None:
         feeder.write_initial()
         feeder.start()
         client = await server.start()
-        async with build_worker(client, config, crm):
+        async with build_worker(client, config, secrets, crm):
             await ensure_schedules(client, config)
             _banner(console, server, emulator, data_dir)
             await stop.wait()

@@ -46,19 +46,13 @@ def build_crm(config: Config, secrets: Secrets) -> CrmConnector:
     return crm
 
 
-def build_worker(
-    client: Client,
-    config: Config,
-    crm: CrmConnector,
-    *,
-    task_queue: str | None = None,
-) -> Worker:
-    usage = UsageActivities(config, client)
+def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Worker:
+    usage = UsageActivities(config, secrets, client)
     evaluate = EvaluateActivities(config)
     crm_activities = CrmActivities(crm, client, config)
     return Worker(
         client,
-        task_queue=task_queue or config.temporal.task_queue,
+        task_queue=config.temporal.task_queue,
         workflows=list(ALL_WORKFLOWS),
         activities=[
             usage.pull_usage,

@@ -33,7 +33,7 @@ async def test_refused_deal_blocks_the_handoff_until_an_operator_retries(
     crm.ensure_properties()
     hubspot.faults.reject_property("deals", "plg_evidence", "Evidence is over the portal's limit")
 
-    async with build_worker(client, config, crm):
+    async with build_worker(client, config, load_secrets(config), crm):
         await sync(client, config)
         blocked = await eventually(
             lambda: handoff_status(client, "handoff/acct-blocked/1"),

@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from plg_handoff.activities.usage import PullProgress, PullUsageInput, UsageActivities
+from plg_handoff.config import Secrets
 from tests.conftest import make_config
 from tests.support import usage_lines, write_profiles, write_usage
 
@@ -44,14 +45,14 @@ async def test_retry_resumes_fan_out_after_the_last_heartbeat(
     days = [today.isoformat()]
 
     environment = ActivityEnvironment()
-    crashed_attempt = PullProgress(days, lines_read=10, signalled=2)
+    crashed_attempt = PullProgress(days, files_exported=1, signalled=2)
     environment.info = dataclasses.replace(
         environment.info, attempt=2, heartbeat_details=[dataclasses.asdict(crashed_attempt)]
     )
     beats: list[Any] = []
     environment.on_heartbeat = lambda *details: beats.append(details[0])
 
-    pull = UsageActivities(config, dev_env.client).pull_usage
+    pull = UsageActivities(config, Secrets(), dev_env.client).pull_usage
     result = await environment.run(pull, PullUsageInput("demo", window_days=1))
 
     assert result.accounts == 5

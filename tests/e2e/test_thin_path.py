@@ -94,7 +94,7 @@ async def test_one_account_over_80_percent_makes_exactly_one_deal(
     crm = build_crm(config, load_secrets(config))
     crm.ensure_properties()
 
-    async with build_worker(client, config, crm):
+    async with build_worker(client, config, load_secrets(config), crm):
         first = await sync(client, config)
         assert first.accounts == 3
         assert first.quarantined == {}
@@ -166,7 +166,7 @@ async def test_malformed_lines_are_counted_quarantined_and_the_cycle_completes(
     write_profiles(tmp_path / "accounts.jsonl", {"acct-ok": {"seat_limit": 10}})
     crm = build_crm(config, load_secrets(config))
 
-    async with build_worker(client, config, crm):
+    async with build_worker(client, config, load_secrets(config), crm):
         result = await sync(client, config)
 
     assert result.quarantined == {

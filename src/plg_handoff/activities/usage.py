@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections import Counter
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
@@ -20,17 +21,16 @@ from plg_handoff.activities.contracts import (
     UsageUpdate,
     account_workflow_id,
 )
-from plg_handoff.config import Config, SourceConfig
-from plg_handoff.connectors.base import Quarantined, UsageSource
+from plg_handoff.activities.ingest import roll_up
+from plg_handoff.config import Config, Secrets, SourceConfig
+from plg_handoff.connectors.base import UsageSource
 from plg_handoff.connectors.quarantine import write_quarantine
 from plg_handoff.connectors.registry import load
-from plg_handoff.domain.rollup import UsageRollup
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
 SIGNAL_BATCH = 32  # signals in flight at once, and the unit of resumable progress
-HEARTBEAT_EVERY_LINES = 100_000
 
 
 @dataclass
@@ -66,8 +66,9 @@ class _Pulled:
 
 
 class UsageActivities:
-    def __init__(self, config: Config, client: Client) -> None:
+    def __init__(self, config: Config, secrets: Secrets, client: Client) -> None:
         self._config = config
+        self._secrets = secrets
         self._client = client
 
     @activity.defn(name="pull_usage")
@@ -94,34 +95,36 @@ class UsageActivities:
     def _read_and_roll_up(
         self, source_config: SourceConfig, days: list[date], beat: _ThreadHeartbeat
     ) -> _Pulled:
-        source: UsageSource = load("source", source_config.kind)(source_config)
-        wanted = {d.isoformat() for d in days}
-        result = PullUsageResult(source=source_config.name, days=sorted(wanted))
-        rollup = UsageRollup(source_config.gauges)
-        quarantined: list[Quarantined] = []
-        for line in source.read(days):
-            result.read += 1
-            beat.lines(result.read)
-            if line.quarantined is not None:
-                quarantined.append(line.quarantined)
-                continue
-            if line.events[0].day not in wanted:
-                result.outside_window += 1
-                continue
-            added = [rollup.add(event) for event in line.events]
-            if any(added):
-                result.accepted += 1
-            else:
-                result.duplicates += 1
+        source: UsageSource = load("source", source_config.kind)(source_config, self._secrets)
+        wanted = sorted(d.isoformat() for d in days)
+        workdir = self._config.data_dir / "work"
+        workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{source_config.name}-") as tmp:
+            files = source.export(days, Path(tmp))
+            beat.now(PullProgress(wanted, files_exported=len(files)))
+            ingested = roll_up(
+                files,
+                account_property=source_config.account_property,
+                gauges=source_config.gauges,
+                days=wanted,
+                spill_dir=Path(tmp),
+            )
         traits, bad_profiles = source.traits()
-        result.quarantined = dict(sorted(Counter(q.reason for q in quarantined).items()))
-        quarantined.extend(bad_profiles)
-        if quarantined:
+        result = PullUsageResult(
+            source=source_config.name,
+            days=wanted,
+            read=ingested.read,
+            accepted=ingested.accepted,
+            duplicates=ingested.duplicates,
+            outside_window=ingested.outside_window,
+            quarantined=ingested.quarantined,
+            accounts=len(ingested.rollups),
+        )
+        kept = [*ingested.kept, *bad_profiles]
+        if kept:
             directory = self._config.data_dir / "quarantine" / source_config.name
-            result.quarantine_file = str(write_quarantine(directory, max(wanted), quarantined))
-        rollups = rollup.by_account()
-        result.accounts = len(rollups)
-        return _Pulled(result=result, rollups=rollups, traits=traits)
+            result.quarantine_file = str(write_quarantine(directory, max(wanted), kept))
+        return _Pulled(result=result, rollups=ingested.rollups, traits=traits)
 
     async def _fan_out(self, pulled: _Pulled) -> int:
         """Signals accounts in id order, a batch at a time, heartbeating how far it got; a retry
@@ -152,27 +155,25 @@ class UsageActivities:
 
 @dataclass
 class PullProgress:
-    """Heartbeat details: lines read so far, and how many accounts (in id order) of this
-    window were signalled; a retry resumes the signalling after them."""
+    """Heartbeat details: how far the export got, and how many accounts (in id order) of
+    this window were signalled; a retry resumes the signalling after them."""
 
     days: list[str]
-    lines_read: int = 0
+    files_exported: int = 0
     signalled: int = 0
 
 
 class _ThreadHeartbeat:
-    """Heartbeats from the reading thread through the activity's event loop, every
-    HEARTBEAT_EVERY_LINES lines, so a long export never looks like a dead worker."""
+    """Heartbeats from the reading thread through the activity's event loop, so a long
+    export never looks like a dead worker."""
 
     def __init__(self, days: list[str]) -> None:
         self._days = days
         self._loop = asyncio.get_running_loop()
         self._context = contextvars.copy_context()
 
-    def lines(self, count: int) -> None:
-        if count % HEARTBEAT_EVERY_LINES == 0:
-            progress = PullProgress(self._days, lines_read=count)
-            self._loop.call_soon_threadsafe(activity.heartbeat, progress, context=self._context)
+    def now(self, progress: PullProgress) -> None:
+        self._loop.call_soon_threadsafe(activity.heartbeat, progress, context=self._context)
 
 
 def _resume_point(days: list[str]) -> int:

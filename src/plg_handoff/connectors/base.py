@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Protocol
 
 from plg_handoff.domain.usage import AccountTraits, UsageEvent
@@ -27,9 +28,10 @@ class ParsedLine:
 
 
 class UsageSource(Protocol):
-    def read(self, days: Sequence[date]) -> Iterator[ParsedLine]:
-        """Every line of the given UTC days, parsed or quarantined (lines of other days may be
-        yielded too; the caller keeps only the window)."""
+    def export(self, days: Sequence[date], workdir: Path) -> list[Path]:
+        """Local files (JSONL in the Mixpanel export shape, gzip or plain) holding at least
+        every event of these UTC days. A remote source streams its export into `workdir`
+        (deleted after the pull); a local one returns its own files."""
         ...
 
     def traits(self) -> tuple[dict[str, AccountTraits], list[Quarantined]]:

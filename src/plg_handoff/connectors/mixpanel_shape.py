@@ -13,7 +13,7 @@ from plg_handoff.domain.usage import AccountTraits, UsageEvent
 
 EARLIEST_EVENT = 946_684_800  # 2000-01-01T00:00:00Z
 FUTURE_TOLERANCE_S = 86_400
-_MS_THRESHOLD = 100_000_000_000  # beyond this an epoch is in milliseconds
+MS_THRESHOLD = 100_000_000_000  # beyond this an epoch is in milliseconds
 
 
 def parse_event_line(
@@ -74,7 +74,7 @@ def _epoch_seconds(value: object) -> int | None:
         return None
     if number != number:  # NaN
         return None
-    if number > _MS_THRESHOLD:
+    if number > MS_THRESHOLD:
         number /= 1000
     return int(number)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
-from plg_handoff.config import FileSourceConfig
+from plg_handoff.config import FileSourceConfig, Secrets
 from plg_handoff.connectors.base import ParsedLine, Quarantined
 from plg_handoff.connectors.mixpanel_shape import parse_event_line, traits_from_profile
 from plg_handoff.connectors.registry import register
@@ -16,7 +16,8 @@ from plg_handoff.domain.usage import AccountTraits
 
 @register("source", "file")
 class FileUsageSource:
-    def __init__(self, config: FileSourceConfig) -> None:
+    def __init__(self, config: FileSourceConfig, secrets: Secrets | None = None) -> None:
+        del secrets  # local files need none
         self._config = config
 
     def files(self) -> list[Path]:
@@ -25,7 +26,12 @@ class FileUsageSource:
             return sorted(p for p in path.glob("*.jsonl") if p.is_file())
         return [path] if path.exists() else []
 
+    def export(self, days: Sequence[date], workdir: Path) -> list[Path]:
+        del days, workdir  # plain files are not partitioned by day: all are read
+        return self.files()
+
     def read(self, days: Sequence[date]) -> Iterator[ParsedLine]:
+        """Line by line through the reference parser (for inspection and tests)."""
         del days  # plain files are not partitioned by day: every line is read
         for path in self.files():
             with path.open(encoding="utf-8", errors="replace") as lines:

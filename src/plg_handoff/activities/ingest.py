@@ -1,0 +1,266 @@
+"""Roll usage files up per account-day at the speed of DuckDB, with bounded memory.
+
+Sources hand over local files in the Mixpanel export shape (JSONL, gzip or plain): references,
+not data. Each line is read as text and classified with DuckDB's JSON functions, so a bad line
+gets the same quarantine reason as `connectors.mixpanel_shape.parse_event_line` (the reference
+implementation, and the differential tests hold the two to it), and aggregation, dedup and
+quarantine all run vectorised in C++. DuckDB's memory limit and spill directory keep the
+resident size flat whatever the size of the export."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from plg_handoff.connectors.base import Quarantined
+from plg_handoff.connectors.mixpanel_shape import (
+    EARLIEST_EVENT,
+    FUTURE_TOLERANCE_S,
+    MS_THRESHOLD,
+)
+from plg_handoff.domain.usage import DayRollup
+
+MEMORY_LIMIT = "512MB"
+THREADS = 2
+QUARANTINE_KEEP = 10_000  # raw lines kept for inspection per pull; every one is counted
+
+
+@dataclass
+class IngestResult:
+    read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    outside_window: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    kept: list[Quarantined] = field(default_factory=list)
+    rollups: dict[str, list[DayRollup]] = field(default_factory=dict)
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _property_path(key: str) -> str:
+    """A JSON path to an event property, quoted so `$insert_id` or dotted names work."""
+    return _sql_string('$.properties."' + key.replace('"', '\\"') + '"')
+
+
+def roll_up(
+    files: Sequence[Path],
+    *,
+    account_property: str,
+    gauges: Mapping[str, str],
+    days: Sequence[str],
+    now: float | None = None,
+    spill_dir: Path | None = None,
+) -> IngestResult:
+    result = IngestResult()
+    if not files:
+        return result
+    latest = int((now if now is not None else time.time()) + FUTURE_TOLERANCE_S)
+    with tempfile.TemporaryDirectory(dir=spill_dir, prefix="ingest-") as spill:
+        connection = duckdb.connect()
+        try:
+            for setting in (
+                f"SET memory_limit='{MEMORY_LIMIT}'",
+                f"SET threads={THREADS}",
+                f"SET temp_directory={_sql_string(spill)}",
+                "SET preserve_insertion_order=false",
+                "SET TimeZone='UTC'",
+            ):
+                connection.execute(setting)
+            connection.execute(
+                _classify_sql(files, account_property, gauges, latest, days),
+            )
+            _collect(connection, result, list(gauges))
+        finally:
+            connection.close()
+    return result
+
+
+def _classify_sql(
+    files: Sequence[Path],
+    account_property: str,
+    gauges: Mapping[str, str],
+    latest: int,
+    days: Sequence[str],
+) -> str:
+    file_list = ", ".join(_sql_string(str(f)) for f in files)
+    gauge_names = [f"g_{index}" for index in range(len(gauges))]
+    paths = [
+        "'$.event'",
+        "'$.properties.time'",
+        "'$.properties.distinct_id'",
+        _property_path(account_property),
+        _property_path("$insert_id"),
+        *(_property_path(prop) for prop in gauges.values()),
+    ]
+    gauge_extract = "".join(f", v[{6 + i}] AS {name}" for i, name in enumerate(gauge_names))
+    gauge_carry = "".join(f", {name}" for name in gauge_names)
+    day_list = ", ".join(_sql_string(d) for d in days)
+    id_like = (
+        "json_type({0}) IN ('BIGINT', 'UBIGINT') "
+        "OR (json_type({0}) = 'VARCHAR' AND {0}->>'$' <> '')"
+    )
+    # One row per non-blank line; chr(1) never occurs in valid JSON text, so no line is split.
+    # Each line is parsed once: `try` turns invalid JSON into NULL instead of an error.
+    # Only quarantined lines keep their text; accepted ones travel as narrow columns.
+    return f"""
+    CREATE TEMP TABLE parsed AS
+    WITH lines AS (
+        SELECT row_number() OVER () AS line_no, filename, line
+        FROM read_csv([{file_list}], columns={{'line': 'VARCHAR'}}, delim=chr(1), quote='',
+                      escape='', header=false, auto_detect=false, strict_mode=false,
+                      filename=true, compression='auto', max_line_size=4194304)
+        WHERE line IS NOT NULL AND trim(line) <> ''
+    ), o AS (
+        SELECT line_no, filename, line,
+            try(json_extract(line, [{", ".join(paths)}])) AS v
+        FROM lines
+    ), p AS (
+        SELECT line_no, filename, line, v IS NOT NULL AS valid,
+            v[1] AS ev, v[2] AS t_raw, v[3] AS u_raw, v[4] AS a_raw, v[5] AS i_raw
+            {gauge_extract}
+        FROM o
+    ), t AS (
+        SELECT *,
+            CASE json_type(t_raw)
+                WHEN 'BIGINT' THEN t_raw::DOUBLE WHEN 'UBIGINT' THEN t_raw::DOUBLE
+                WHEN 'DOUBLE' THEN t_raw::DOUBLE
+                WHEN 'VARCHAR' THEN TRY_CAST(trim(t_raw->>'$') AS DOUBLE)
+            END AS t_num,
+            CASE WHEN json_type(a_raw) = 'ARRAY'
+                THEN list_filter(CAST(a_raw AS JSON[]), lambda x: {id_like.format("x")})
+                WHEN {id_like.format("a_raw")} THEN [a_raw]
+                ELSE []
+            END AS accounts
+        FROM p
+    ), s AS (
+        SELECT *,
+            CASE WHEN isfinite(t_num) THEN
+                trunc(CASE WHEN t_num > {MS_THRESHOLD} THEN t_num / 1000 ELSE t_num END)::BIGINT
+            END AS t_sec
+        FROM t
+    ), c AS (
+        SELECT *,
+            CASE
+                WHEN NOT valid THEN 'unparseable_json'
+                WHEN left(ltrim(line, e' \\t\\r\\n'), 1) <> '{{' THEN 'not_an_object'
+                WHEN json_type(ev) IS DISTINCT FROM 'VARCHAR' OR ev->>'$' = ''
+                    THEN 'missing_event_name'
+                -- properties' own type is looked at only where its time is missing
+                WHEN t_raw IS NULL
+                    AND json_type(line, '$.properties') IS DISTINCT FROM 'OBJECT'
+                    THEN 'missing_properties'
+                WHEN t_raw IS NULL OR json_type(t_raw) = 'NULL' THEN 'missing_time'
+                WHEN t_sec IS NULL THEN 'bad_time'
+                WHEN t_sec < {EARLIEST_EVENT} OR t_sec > {latest} THEN 'impossible_time'
+                WHEN NOT ({id_like.format("u_raw")}) THEN 'missing_distinct_id'
+                WHEN len(accounts) = 0 THEN 'missing_account'
+            END AS reason
+        FROM s
+    )
+    SELECT line_no, filename, reason,
+        CASE WHEN reason IS NOT NULL THEN line END AS text,
+        ev->>'$' AS event, t_sec, u_raw->>'$' AS user_id, accounts,
+        CASE WHEN {id_like.format("i_raw")} THEN i_raw->>'$' END AS insert_id,
+        strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
+        {gauge_carry}
+    FROM c;
+
+    CREATE TEMP TABLE events AS
+    SELECT DISTINCT ON (line_no, account)
+        line_no, account, event, day, t_sec, user_id, insert_id,
+        day IN ({day_list}) AS in_window {gauge_carry}
+    FROM (
+        SELECT * EXCLUDE (accounts), unnest(accounts)->>'$' AS account
+        FROM parsed WHERE reason IS NULL
+    );
+
+    CREATE TEMP TABLE kept AS
+    SELECT e.*,
+        row_number() OVER (
+            PARTITION BY account,
+                coalesce('i' || insert_id, 'k' || event || chr(31) || user_id || chr(31) || t_sec)
+            ORDER BY line_no
+        ) = 1 AS first_seen
+    FROM events e WHERE in_window;
+    """
+
+
+def _collect(
+    connection: duckdb.DuckDBPyConnection, result: IngestResult, gauges: list[str]
+) -> None:
+    quarantine_rows = connection.execute(
+        "SELECT reason, count(*) FROM parsed WHERE reason IS NOT NULL GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    result.quarantined = {str(reason): int(count) for reason, count in quarantine_rows}
+    for reason, filename, line_no, line in connection.execute(
+        f"""SELECT reason, filename, line_no, text FROM parsed WHERE reason IS NOT NULL
+            ORDER BY line_no LIMIT {QUARANTINE_KEEP}"""
+    ).fetchall():
+        location = f"{Path(str(filename)).name}:{line_no}"
+        result.kept.append(Quarantined(str(reason), str(line), location))
+
+    (result.read,) = connection.execute("SELECT count(*) FROM parsed").fetchone() or (0,)
+    line_counts = connection.execute(
+        """
+        SELECT
+            count(*) FILTER (WHERE NOT in_window_any),
+            count(*) FILTER (WHERE in_window_any AND any_first),
+            count(*) FILTER (WHERE in_window_any AND NOT any_first)
+        FROM (
+            SELECT e.line_no, bool_or(e.in_window) AS in_window_any,
+                   coalesce(bool_or(k.first_seen), false) AS any_first
+            FROM events e LEFT JOIN kept k USING (line_no, account)
+            GROUP BY e.line_no
+        )
+        """
+    ).fetchone() or (0, 0, 0)
+    result.outside_window, result.accepted, result.duplicates = (int(n) for n in line_counts)
+    _collect_rollups(connection, result, gauges)
+
+
+def _collect_rollups(
+    connection: duckdb.DuckDBPyConnection, result: IngestResult, gauges: list[str]
+) -> None:
+    days: dict[tuple[str, str], DayRollup] = {}
+
+    def day(account: str, iso: str) -> DayRollup:
+        key = (account, iso)
+        if key not in days:
+            days[key] = DayRollup(day=iso)
+        return days[key]
+
+    for account, iso, event, count in connection.execute(
+        "SELECT account, day, event, count(*) FROM kept WHERE first_seen GROUP BY ALL"
+    ).fetchall():
+        day(account, iso).events[event] = int(count)
+    for account, iso, users in connection.execute(
+        "SELECT account, day, count(DISTINCT user_id) FROM kept WHERE first_seen GROUP BY ALL"
+    ).fetchall():
+        day(account, iso).active_users = int(users)
+    for index, name in enumerate(gauges):
+        value = f"""CASE json_type(g_{index})
+            WHEN 'BIGINT' THEN g_{index}::DOUBLE WHEN 'UBIGINT' THEN g_{index}::DOUBLE
+            WHEN 'DOUBLE' THEN g_{index}::DOUBLE
+            WHEN 'VARCHAR' THEN TRY_CAST(trim(g_{index}->>'$') AS DOUBLE) END"""
+        for account, iso, top in connection.execute(
+            f"""SELECT account, day, max(v) FROM (
+                    SELECT account, day, {value} AS v FROM kept WHERE first_seen
+                ) WHERE isfinite(v) GROUP BY ALL"""
+        ).fetchall():
+            day(account, iso).gauges[name] = float(top)
+
+    by_account: dict[str, list[DayRollup]] = defaultdict(list)
+    for (account, _), rollup in sorted(days.items()):
+        rollup.events = dict(sorted(rollup.events.items()))
+        rollup.gauges = dict(sorted(rollup.gauges.items()))
+        by_account[account].append(rollup)
+    result.rollups = dict(by_account)

@@ -1,0 +1,105 @@
+"""The DuckDB ingestion engine must agree with the reference parser (`parse_event_line` +
+`UsageRollup`) on every line: the same quarantine reasons, counts and rollups."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plg_handoff.activities.ingest import IngestResult, roll_up
+from plg_handoff.connectors.mixpanel_shape import parse_event_line
+from plg_handoff.domain.rollup import UsageRollup
+
+NOW = 1_763_900_000  # 2025-11-23T12:13:20Z
+DAYS = ["2025-11-21", "2025-11-22", "2025-11-23"]
+GAUGES = {"seats": "seats_used"}
+MISSING = object()
+
+times = st.sampled_from(
+    [NOW - 3600, NOW - 86_400, NOW - 5 * 86_400, (NOW - 60) * 1000, NOW + 3 * 86_400, 5, 1.7e9,
+     float(NOW - 7200) + 0.9, str(NOW - 100), " 1763890000 ", "soon", "nan", True, None, MISSING]
+)  # fmt: skip
+ids = st.sampled_from(["u1", "u2", "", 7, 0, 1.5, True, None, MISSING])
+accounts = st.sampled_from(
+    ["a", "b", 3, "", True, None, ["a", "b"], ["a", "a"], [1, "", False], [], {"x": 1}, MISSING]
+)
+insert_ids = st.sampled_from(["i1", "i2", "i3", "", 0, 9, True, None, MISSING])
+gauges = st.sampled_from([4, 9.5, "12", " 7 ", "1e1", "abc", "inf", "nan", True, None, MISSING])
+names = st.sampled_from(["Report Viewed", "Invite Sent", "", 5, None, MISSING])
+
+
+def _drop_missing(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not MISSING}
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["event"] * 8 + ["garbage", "not_object", "bad_props"]))
+    if kind == "garbage":
+        return draw(st.sampled_from(["{not json", '{"event": "x",', "nul", "   x"]))
+    if kind == "not_object":
+        return draw(st.sampled_from(["[1, 2]", '"text"', "42", "null"]))
+    props = _drop_missing(
+        {
+            "time": draw(times),
+            "distinct_id": draw(ids),
+            "account_id": draw(accounts),
+            "$insert_id": draw(insert_ids),
+            "seats_used": draw(gauges),
+            "$browser": "Chrome",
+        }
+    )
+    body = _drop_missing({"event": draw(names), "properties": props})
+    if kind == "bad_props":
+        body["properties"] = draw(st.sampled_from(["x", [1], None, 3]))
+    return json.dumps(body)
+
+
+def reference(path: Path) -> IngestResult:
+    result = IngestResult()
+    rollup = UsageRollup(GAUGES)
+    reasons: Counter[str] = Counter()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        result.read += 1
+        parsed = parse_event_line(line, f"x:{number}", "account_id", now=NOW)
+        if parsed.quarantined is not None:
+            reasons[parsed.quarantined.reason] += 1
+        elif parsed.events[0].day not in DAYS:
+            result.outside_window += 1
+        elif any([rollup.add(event) for event in parsed.events]):
+            result.accepted += 1
+        else:
+            result.duplicates += 1
+    result.quarantined = dict(sorted(reasons.items()))
+    result.rollups = rollup.by_account()
+    return result
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(lines(), min_size=1, max_size=40))
+def test_engine_agrees_with_the_reference_parser(tmp_path: Path, batch: list[str]) -> None:
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(batch) + "\n", encoding="utf-8")
+    expected = reference(path)
+    got = roll_up([path], account_property="account_id", gauges=GAUGES, days=DAYS, now=NOW)
+    assert (got.read, got.accepted, got.duplicates, got.outside_window) == (
+        expected.read,
+        expected.accepted,
+        expected.duplicates,
+        expected.outside_window,
+    )
+    assert got.quarantined == expected.quarantined
+    assert got.rollups == expected.rollups
+    assert sum(got.quarantined.values()) == len(got.kept)
+    assert [q.raw for q in got.kept] == [
+        line for line in batch if parse_event_line(line, "", "account_id", now=NOW).quarantined
+    ]
