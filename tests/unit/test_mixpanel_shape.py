@@ -142,7 +142,9 @@ def test_valid_line() -> None:
             },
         ),
     )
-    assert events[0].dedup_key == "acme\x1fabc123"  # per account
+    assert events[0].dedup_key == "\x1f".join(
+        ["acme", events[0].name, events[0].distinct_id, str(events[0].time), "abc123"]
+    )
     assert events[0].day == "2024-05-05"
 
 
@@ -180,7 +182,8 @@ def test_list_account_gives_one_event_per_account_with_distinct_dedup_keys(
     keys = [e.dedup_key for e in events]
     assert len(set(keys)) == 3, keys
     if insert_id == "iid-1":
-        assert keys == ["a\x1fiid-1", "b\x1fiid-1", "3\x1fiid-1"]
+        assert [key.split("\x1f")[0] for key in keys] == ["a", "b", "3"]
+        assert {key.split("\x1f", 1)[1] for key in keys} == {keys[0].split("\x1f", 1)[1]}
     # Each account must get the event in the rollup, none dropped as a duplicate.
     rollup = UsageRollup()
     assert [rollup.add(e) for e in events] == [True, True, True]

@@ -40,15 +40,18 @@ def rollup_of(*events: UsageEvent, gauges: dict[str, str] | None = None) -> Usag
     return rollup
 
 
-def test_dedupes_on_insert_id() -> None:
+def test_dedupes_as_mixpanel_does_on_name_user_time_and_insert_id() -> None:
     rollup = UsageRollup()
     assert rollup.add(ev(insert_id="i-1")) is True
-    # Same insert id, otherwise different: still the same event.
-    assert rollup.add(ev(name="Other", time=T0 + 5, user="u2", insert_id="i-1")) is False
+    assert rollup.add(ev(insert_id="i-1")) is False
+    # Mixpanel counts an insert id reused with another name, user or time as another event.
+    assert rollup.add(ev(name="Other", time=T0 + 5, user="u2", insert_id="i-1")) is True
     assert rollup.add(ev(insert_id="i-2")) is True
     assert rollup.duplicates == 1
     assert rollup.by_account() == {
-        "acme": [DayRollup(day="2024-05-01", events={"Report Viewed": 2}, active_users=1)]
+        "acme": [
+            DayRollup(day="2024-05-01", events={"Other": 1, "Report Viewed": 2}, active_users=2)
+        ]
     }
 
 

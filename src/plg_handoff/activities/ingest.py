@@ -40,6 +40,7 @@ class IngestResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     kept: list[Quarantined] = field(default_factory=list)
     rollups: dict[str, list[DayRollup]] = field(default_factory=dict)
+    path: str = "none"  # "fast" or "exact": which way the files went
 
 
 def _sql_string(value: str) -> str:
@@ -59,7 +60,12 @@ def roll_up(
     days: Sequence[str],
     now: float | None = None,
     spill_dir: Path | None = None,
+    fast: bool = True,
 ) -> IngestResult:
+    """Rolls the files up. The fast path parses with DuckDB's JSON reader and applies when every
+    line is a clean event with a single account; any other line sends the whole pull down the
+    exact path, which classifies each line as the reference parser does. Both give the same
+    result on clean input (`fast=False` forces the exact path)."""
     result = IngestResult()
     if not files:
         return result
@@ -75,13 +81,117 @@ def roll_up(
                 "SET TimeZone='UTC'",
             ):
                 connection.execute(setting)
-            connection.execute(
-                _classify_sql(files, account_property, gauges, latest, days),
-            )
-            _collect(connection, result, list(gauges))
+            result.path = "fast"
+            args = (files, account_property, gauges, latest, days)
+            if not (fast and _fast_path(connection, result, *args)):
+                result.path = "exact"
+                connection.execute(_classify_sql(*args))
+                _collect(connection, result, list(gauges))
         finally:
             connection.close()
     return result
+
+
+_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+_ID_TYPES = "('BIGINT', 'UBIGINT')"
+
+
+def _as_number(json_value: str) -> str:
+    """A JSON number, or a string holding one, as DOUBLE (as `domain.rollup._number` reads
+    gauges); anything else is NULL."""
+    return (
+        f"CASE WHEN json_type({json_value}) IN {_NUMBER_TYPES} THEN {json_value}::DOUBLE "
+        f"WHEN json_type({json_value}) = 'VARCHAR' "
+        f"THEN TRY_CAST(trim({json_value}->>'$') AS DOUBLE) END"
+    )
+
+
+def _fast_path(
+    connection: duckdb.DuckDBPyConnection,
+    result: IngestResult,
+    files: Sequence[Path],
+    account_property: str,
+    gauges: Mapping[str, str],
+    latest: int,
+    days: Sequence[str],
+) -> bool:
+    fields = list(
+        dict.fromkeys(["time", "distinct_id", account_property, "$insert_id", *gauges.values()])
+    )
+    struct = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" JSON' for name in fields)
+    columns = {"event": "JSON", "properties": f"STRUCT({struct})"}
+
+    def prop(name: str) -> str:
+        return 'properties."' + name.replace('"', '""') + '"'
+
+    file_list = ", ".join(_sql_string(str(f)) for f in files)
+    gauge_select = "".join(
+        f", {_as_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
+    )
+    column_spec = ", ".join(f"{_sql_string(k)}: {_sql_string(v)}" for k, v in columns.items())
+    try:
+        connection.execute(f"""
+            CREATE TEMP TABLE narrow AS
+            SELECT
+                json_type(event) = 'VARCHAR' AND event->>'$' <> ''
+                    AND json_type({prop("time")}) IN {_NUMBER_TYPES}
+                    AND isfinite({prop("time")}::DOUBLE)
+                    AND (json_type({prop("distinct_id")}) IN {_ID_TYPES}
+                         OR (json_type({prop("distinct_id")}) = 'VARCHAR'
+                             AND {prop("distinct_id")}->>'$' <> ''))
+                    AND (json_type({prop(account_property)}) IN {_ID_TYPES}
+                         OR (json_type({prop(account_property)}) = 'VARCHAR'
+                             AND {prop(account_property)}->>'$' <> ''))
+                    AS clean,
+                event->>'$' AS event,
+                {prop("distinct_id")}->>'$' AS user_id,
+                {prop(account_property)}->>'$' AS account,
+                CASE WHEN json_type({prop("$insert_id")}) IN {_ID_TYPES}
+                       OR (json_type({prop("$insert_id")}) = 'VARCHAR'
+                           AND {prop("$insert_id")}->>'$' <> '')
+                     THEN {prop("$insert_id")}->>'$' ELSE '' END AS insert_id,
+                TRY_CAST(trunc(CASE WHEN {prop("time")}::DOUBLE > {MS_THRESHOLD}
+                    THEN {prop("time")}::DOUBLE / 1000 ELSE {prop("time")}::DOUBLE END)
+                    AS BIGINT) AS t_sec
+                {gauge_select}
+            FROM read_ndjson([{file_list}], columns={{{column_spec}}},
+                             format='newline_delimited', ignore_errors=false,
+                             compression='auto', maximum_object_size=4194304)
+        """)
+    except duckdb.Error:
+        return False  # a line the JSON reader refuses: only the exact path can place it
+    (unclean,) = connection.execute(
+        f"""SELECT count(*) FROM narrow WHERE clean IS NOT TRUE OR t_sec IS NULL
+            OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}"""
+    ).fetchone() or (0,)
+    if unclean:
+        connection.execute("DROP TABLE narrow")
+        return False
+    day_list = ", ".join(_sql_string(d) for d in days)
+    gauge_carry = "".join(f", g_{i}" for i in range(len(gauges)))
+    connection.execute(f"""
+        CREATE TEMP TABLE kept AS
+        SELECT account, event, user_id, t_sec, insert_id,
+            strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
+            {gauge_carry}
+        FROM narrow;
+        DELETE FROM kept WHERE day NOT IN ({day_list});
+    """)
+    read, in_window, distinct = connection.execute("""
+        SELECT (SELECT count(*) FROM narrow), count(*),
+               (SELECT count(*) FROM (SELECT DISTINCT account, event, user_id, t_sec, insert_id
+                                      FROM kept))
+        FROM kept
+    """).fetchone() or (0, 0, 0)
+    result.read, result.accepted = int(read), int(distinct)
+    result.duplicates = int(in_window) - int(distinct)
+    result.outside_window = int(read) - int(in_window)
+    connection.execute("""
+        CREATE TEMP TABLE first AS
+        SELECT DISTINCT account, event, user_id, t_sec, insert_id, day FROM kept
+    """)
+    _collect_rollups(connection, result, list(gauges), counted="first")
+    return True
 
 
 def _classify_sql(
@@ -103,6 +213,7 @@ def _classify_sql(
     ]
     gauge_extract = "".join(f", v[{6 + i}] AS {name}" for i, name in enumerate(gauge_names))
     gauge_carry = "".join(f", {name}" for name in gauge_names)
+    gauge_typed = "".join(f", {_as_number(name)} AS {name}" for name in gauge_names)
     day_list = ", ".join(_sql_string(d) for d in days)
     id_like = (
         "json_type({0}) IN ('BIGINT', 'UBIGINT') "
@@ -161,7 +272,7 @@ def _classify_sql(
                 WHEN t_raw IS NULL OR json_type(t_raw) = 'NULL' THEN 'missing_time'
                 WHEN t_sec IS NULL THEN 'bad_time'
                 WHEN t_sec < {EARLIEST_EVENT} OR t_sec > {latest} THEN 'impossible_time'
-                WHEN NOT ({id_like.format("u_raw")}) THEN 'missing_distinct_id'
+                WHEN NOT coalesce({id_like.format("u_raw")}, false) THEN 'missing_distinct_id'
                 WHEN len(accounts) = 0 THEN 'missing_account'
             END AS reason
         FROM s
@@ -177,7 +288,7 @@ def _classify_sql(
     CREATE TEMP TABLE events AS
     SELECT DISTINCT ON (line_no, account)
         line_no, account, event, day, t_sec, user_id, insert_id,
-        day IN ({day_list}) AS in_window {gauge_carry}
+        day IN ({day_list}) AS in_window {gauge_typed}
     FROM (
         SELECT * EXCLUDE (accounts), unnest(accounts)->>'$' AS account
         FROM parsed WHERE reason IS NULL
@@ -186,8 +297,7 @@ def _classify_sql(
     CREATE TEMP TABLE kept AS
     SELECT e.*,
         row_number() OVER (
-            PARTITION BY account,
-                coalesce('i' || insert_id, 'k' || event || chr(31) || user_id || chr(31) || t_sec)
+            PARTITION BY account, event, user_id, t_sec, coalesce(insert_id, '')
             ORDER BY line_no
         ) = 1 AS first_seen
     FROM events e WHERE in_window;
@@ -228,8 +338,13 @@ def _collect(
 
 
 def _collect_rollups(
-    connection: duckdb.DuckDBPyConnection, result: IngestResult, gauges: list[str]
+    connection: duckdb.DuckDBPyConnection,
+    result: IngestResult,
+    gauges: list[str],
+    counted: str = "kept WHERE first_seen",
 ) -> None:
+    """Event counts from `counted` (one row per distinct event); users and gauge maxima from
+    every in-window row, where a duplicate cannot change them."""
     days: dict[tuple[str, str], DayRollup] = {}
 
     def day(account: str, iso: str) -> DayRollup:
@@ -239,22 +354,17 @@ def _collect_rollups(
         return days[key]
 
     for account, iso, event, count in connection.execute(
-        "SELECT account, day, event, count(*) FROM kept WHERE first_seen GROUP BY ALL"
+        f"SELECT account, day, event, count(*) FROM {counted} GROUP BY ALL"
     ).fetchall():
         day(account, iso).events[event] = int(count)
     for account, iso, users in connection.execute(
-        "SELECT account, day, count(DISTINCT user_id) FROM kept WHERE first_seen GROUP BY ALL"
+        "SELECT account, day, count(DISTINCT user_id) FROM kept GROUP BY ALL"
     ).fetchall():
         day(account, iso).active_users = int(users)
     for index, name in enumerate(gauges):
-        value = f"""CASE json_type(g_{index})
-            WHEN 'BIGINT' THEN g_{index}::DOUBLE WHEN 'UBIGINT' THEN g_{index}::DOUBLE
-            WHEN 'DOUBLE' THEN g_{index}::DOUBLE
-            WHEN 'VARCHAR' THEN TRY_CAST(trim(g_{index}->>'$') AS DOUBLE) END"""
         for account, iso, top in connection.execute(
-            f"""SELECT account, day, max(v) FROM (
-                    SELECT account, day, {value} AS v FROM kept WHERE first_seen
-                ) WHERE isfinite(v) GROUP BY ALL"""
+            f"""SELECT account, day, max(g_{index}) FROM kept
+                WHERE isfinite(g_{index}) GROUP BY ALL"""
         ).fetchall():
             day(account, iso).gauges[name] = float(top)
 

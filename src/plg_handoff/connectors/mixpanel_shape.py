@@ -57,12 +57,21 @@ def parse_event_line(
             time=when,
             distinct_id=str(distinct_id),
             account_id=account,
-            insert_id=str(insert_id) if insert_id else None,
+            insert_id=_insert_id(insert_id),
             properties=props,
         )
         for account in accounts
     )
     return ParsedLine(events=events)
+
+
+def _insert_id(value: object) -> str | None:
+    """A usable `$insert_id`: a non-empty string or an integer (never a bool)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value):
+        return str(value)
+    return None
 
 
 def _epoch_seconds(value: object) -> int | None:

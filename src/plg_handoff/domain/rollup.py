@@ -36,18 +36,20 @@ class UsageRollup:
 
     def add(self, event: UsageEvent) -> bool:
         """Adds the event; returns False when it duplicates one already added."""
+        acc = self._days[(event.account_id, event.day)]
+        # A gauge keeps the day's maximum, which a duplicate cannot change wrongly: taking it
+        # from every copy makes the result independent of which copy came first.
+        for gauge in self._gauges:
+            value = _number(event.properties.get(gauge.property))
+            if value is not None and value > acc.gauges.get(gauge.name, float("-inf")):
+                acc.gauges[gauge.name] = value
         key = event.dedup_key
         if key in self._seen:
             self.duplicates += 1
             return False
         self._seen.add(key)
-        acc = self._days[(event.account_id, event.day)]
         acc.events[event.name] += 1
         acc.users.add(event.distinct_id)
-        for gauge in self._gauges:
-            value = _number(event.properties.get(gauge.property))
-            if value is not None and value > acc.gauges.get(gauge.name, float("-inf")):
-                acc.gauges[gauge.name] = value
         return True
 
     def by_account(self) -> dict[str, list[DayRollup]]:

@@ -25,11 +25,12 @@ class UsageEvent:
 
     @property
     def dedup_key(self) -> str:
-        """Mixpanel's `$insert_id`, else event + user + time; per account, because one event
-        of a user in several groups counts once for each of them."""
-        if self.insert_id:
-            return f"{self.account_id}\x1f{self.insert_id}"
-        return f"{self.account_id}\x1f{self.name}\x1f{self.distinct_id}\x1f{self.time}"
+        """Mixpanel's own rule: events with the same name, distinct_id, time and `$insert_id`
+        are one event. Per account, because one event of a user in several groups counts once
+        for each of them."""
+        return "\x1f".join(
+            (self.account_id, self.name, self.distinct_id, str(self.time), self.insert_id or "")
+        )
 
 
 @dataclass
