@@ -129,68 +129,69 @@ def _fast_path(
         f", {_as_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
     )
     column_spec = ", ".join(f"{_sql_string(k)}: {_sql_string(v)}" for k, v in columns.items())
+    day_list = ", ".join(_sql_string(d) for d in days)
+    gauge_max = "".join(f", max(g_{i}) AS g_{i}" for i in range(len(gauges)))
+    gauge_carry_typed = "".join(f", g_{i}" for i in range(len(gauges)))
+    # One streaming pass: parse, type, and fold copies of the same event (Mixpanel's dedup
+    # key) into one row; `clean` says whether every line was a plain, valid event.
     try:
         connection.execute(f"""
-            CREATE TEMP TABLE narrow AS
-            SELECT
-                json_type(event) = 'VARCHAR' AND event->>'$' <> ''
-                    AND json_type({prop("time")}) IN {_NUMBER_TYPES}
-                    AND isfinite({prop("time")}::DOUBLE)
-                    AND (json_type({prop("distinct_id")}) IN {_ID_TYPES}
-                         OR (json_type({prop("distinct_id")}) = 'VARCHAR'
-                             AND {prop("distinct_id")}->>'$' <> ''))
-                    AND (json_type({prop(account_property)}) IN {_ID_TYPES}
-                         OR (json_type({prop(account_property)}) = 'VARCHAR'
-                             AND {prop(account_property)}->>'$' <> ''))
-                    AS clean,
-                event->>'$' AS event,
-                {prop("distinct_id")}->>'$' AS user_id,
-                {prop(account_property)}->>'$' AS account,
-                CASE WHEN json_type({prop("$insert_id")}) IN {_ID_TYPES}
-                       OR (json_type({prop("$insert_id")}) = 'VARCHAR'
-                           AND {prop("$insert_id")}->>'$' <> '')
-                     THEN {prop("$insert_id")}->>'$' ELSE '' END AS insert_id,
-                TRY_CAST(trunc(CASE WHEN {prop("time")}::DOUBLE > {MS_THRESHOLD}
-                    THEN {prop("time")}::DOUBLE / 1000 ELSE {prop("time")}::DOUBLE END)
-                    AS BIGINT) AS t_sec
-                {gauge_select}
-            FROM read_ndjson([{file_list}], columns={{{column_spec}}},
-                             format='newline_delimited', ignore_errors=false,
-                             compression='auto', maximum_object_size=4194304)
+            CREATE TEMP TABLE events AS
+            SELECT account, day, event, user_id, t_sec, insert_id,
+                count(*) AS copies, bool_and(clean) AS clean {gauge_max}
+            FROM (
+                SELECT
+                    ev_type = 'VARCHAR' AND event <> ''
+                        AND t_type IN {_NUMBER_TYPES} AND isfinite(t_num)
+                        AND (u_type IN {_ID_TYPES} OR (u_type = 'VARCHAR' AND user_id <> ''))
+                        AND (a_type IN {_ID_TYPES} OR (a_type = 'VARCHAR' AND account <> ''))
+                        AS clean,
+                    event, user_id, account,
+                    CASE WHEN i_type IN {_ID_TYPES} OR (i_type = 'VARCHAR' AND i_text <> '')
+                         THEN i_text ELSE '' END AS insert_id,
+                    TRY_CAST(trunc(CASE WHEN t_num > {MS_THRESHOLD}
+                        THEN t_num / 1000 ELSE t_num END) AS BIGINT) AS t_sec,
+                    strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
+                    {gauge_carry_typed}
+                FROM (
+                    SELECT
+                        json_type(event) AS ev_type, event->>'$' AS event,
+                        json_type({prop("time")}) AS t_type,
+                        TRY_CAST({prop("time")} AS DOUBLE) AS t_num,
+                        json_type({prop("distinct_id")}) AS u_type,
+                        {prop("distinct_id")}->>'$' AS user_id,
+                        json_type({prop(account_property)}) AS a_type,
+                        {prop(account_property)}->>'$' AS account,
+                        json_type({prop("$insert_id")}) AS i_type,
+                        {prop("$insert_id")}->>'$' AS i_text
+                        {gauge_select}
+                    FROM read_ndjson([{file_list}], columns={{{column_spec}}},
+                                     format='newline_delimited', ignore_errors=false,
+                                     compression='auto', maximum_object_size=4194304)
+                )
+            )
+            GROUP BY ALL
         """)
     except duckdb.Error:
         return False  # a line the JSON reader refuses: only the exact path can place it
     (unclean,) = connection.execute(
-        f"""SELECT count(*) FROM narrow WHERE clean IS NOT TRUE OR t_sec IS NULL
+        f"""SELECT count(*) FROM events WHERE clean IS NOT TRUE OR t_sec IS NULL
             OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}"""
     ).fetchone() or (0,)
     if unclean:
-        connection.execute("DROP TABLE narrow")
+        connection.execute("DROP TABLE events")
         return False
-    day_list = ", ".join(_sql_string(d) for d in days)
-    gauge_carry = "".join(f", g_{i}" for i in range(len(gauges)))
     connection.execute(f"""
-        CREATE TEMP TABLE kept AS
-        SELECT account, event, user_id, t_sec, insert_id,
-            strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
-            {gauge_carry}
-        FROM narrow;
-        DELETE FROM kept WHERE day NOT IN ({day_list});
+        CREATE TEMP VIEW kept AS SELECT * FROM events WHERE day IN ({day_list})
     """)
     read, in_window, distinct = connection.execute("""
-        SELECT (SELECT count(*) FROM narrow), count(*),
-               (SELECT count(*) FROM (SELECT DISTINCT account, event, user_id, t_sec, insert_id
-                                      FROM kept))
-        FROM kept
+        SELECT (SELECT sum(copies) FROM events), sum(copies), count(*) FROM kept
     """).fetchone() or (0, 0, 0)
-    result.read, result.accepted = int(read), int(distinct)
-    result.duplicates = int(in_window) - int(distinct)
-    result.outside_window = int(read) - int(in_window)
-    connection.execute("""
-        CREATE TEMP TABLE first AS
-        SELECT DISTINCT account, event, user_id, t_sec, insert_id, day FROM kept
-    """)
-    _collect_rollups(connection, result, list(gauges), counted="first")
+    result.read = int(read or 0)
+    result.accepted = int(distinct or 0)
+    result.duplicates = int(in_window or 0) - result.accepted
+    result.outside_window = result.read - int(in_window or 0)
+    _collect_rollups(connection, result, list(gauges), counted="kept")
     return True
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -71,8 +72,12 @@ class MixpanelEmulator:
         max_concurrent: int = 100,
         data_group_id: str = SANDBOX_DATA_GROUP_ID,
         first_day: date | None = None,
+        prebuilt_export: Path | None = None,
     ) -> None:
+        """`prebuilt_export`: a gzip JSONL file served verbatim as the body of every export
+        (for benchmarks, whose exports are too large to build per request in Python)."""
         self.project_id = project_id
+        self._prebuilt_export = prebuilt_export
         self._username = username
         self._secret = secret
         self._project_secret = project_secret
@@ -242,6 +247,13 @@ class MixpanelEmulator:
         del form
         export = parse_query(query)
         accepts = headers.get("accept-encoding", "")
+        if self._prebuilt_export is not None and "gzip" in accepts.lower():
+            return Reply(
+                200,
+                _file_chunks(self._prebuilt_export),
+                content_type=JSONL,
+                content_encoding="gzip",
+            )
         encoded = encode_body(
             export_lines(self._events, export, datetime.now(UTC).date()),
             accept_gzip="gzip" in accepts.lower(),
@@ -267,6 +279,12 @@ class MixpanelEmulator:
         if failure is not None:
             return Reply(200, b"", drop=True)
         return json_reply(200, self._engage.page(form))
+
+
+def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as body:
+        while chunk := body.read(size):
+            yield chunk
 
 
 def _single_values(encoded: str) -> dict[str, str]:
