@@ -1,0 +1,90 @@
+"""Mixpanel export (emulator over HTTP, gzip) -> sync -> account -> a HubSpot deal, with the
+account's traits from Mixpanel group profiles (Engage)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from plg_handoff.config import load_secrets
+from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
+from plg_handoff.sandbox.mixpanel.emulator import MixpanelEmulator
+from plg_handoff.worker import build_crm, build_worker
+from tests.conftest import TOKEN, make_config
+from tests.e2e.test_thin_path import handoff_status, sync
+from tests.support import eventually, usage_lines
+
+pytestmark = pytest.mark.e2e
+USER, SECRET = "sa.handoff", "sa-secret-9d2f"  # noqa: S105  # the emulator's test credentials
+
+
+def export_of(day: date) -> Iterable[Mapping[str, Any] | str]:
+    if day != datetime.now(UTC).date():
+        return []
+    lines = [
+        *usage_lines("mp-hot", day, users=9, seats_used=9),
+        *usage_lines("mp-calm", day, users=3, seats_used=3),
+    ]
+    return [*(json.loads(line) for line in lines), "{truncated line"]
+
+
+async def test_mixpanel_export_and_group_profiles_make_a_deal(
+    dev_env: WorkflowEnvironment,
+    hubspot: HubSpotEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profiles = [
+        {"$distinct_id": "mp-hot", "$properties": {"name": "MP Hot", "seat_limit": 10}},
+        {"$distinct_id": "mp-calm", "$properties": {"name": "MP Calm", "seat_limit": 10}},
+    ]
+    mixpanel = MixpanelEmulator(
+        project_id=4242, username=USER, secret=SECRET, events=export_of, profiles=profiles
+    )
+    url = mixpanel.start()
+    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME", USER)
+    monkeypatch.setenv("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET", SECRET)
+    config = make_config(
+        tmp_path,
+        hubspot.url,
+        sources=[
+            {
+                "kind": "mixpanel",
+                "name": "demo",
+                "project_id": 4242,
+                "base_url": url,
+                "data_group_id": "1",
+                "window_days": 2,
+            }
+        ],
+    )
+    secrets = load_secrets(config)
+    crm = build_crm(config, secrets)
+    crm.ensure_properties()
+    try:
+        async with build_worker(dev_env.client, config, secrets, crm):
+            result = await sync(dev_env.client, config)
+            assert result.accounts == 2
+            assert result.quarantined == {"unparseable_json": 1}
+            assert result.read == result.accepted + sum(result.quarantined.values())
+            status = await eventually(
+                lambda: handoff_status(dev_env.client, "handoff/mp-hot/1"),
+                lambda s: s is not None and s.stage == "assigned",
+            )
+            assert status is not None
+    finally:
+        mixpanel.stop()
+
+    deals = hubspot.objects("deals")
+    assert [d["properties"]["plg_handoff_id"] for d in deals] == ["handoff/mp-hot/1"]
+    assert deals[0]["properties"]["dealname"].startswith("MP Hot:")
+    exports = [c for c in mixpanel.calls if c.path == "/api/2.0/export"]
+    assert len(exports) == 1, "one query for the whole window (60 queries/hour)"
+    assert exports[0].content_encoding == "gzip"
