@@ -103,9 +103,28 @@ class MixpanelSourceConfig(_Section):
     timeout: Duration = timedelta(minutes=5)
 
 
-SourceConfig = Annotated[FileSourceConfig | MixpanelSourceConfig, Field(discriminator="kind")]
+class SegmentSourceConfig(_Section):
+    """Segment messages received by the collector (`python -m plg_handoff.connectors.segment`)
+    into its spool; the account of an event is `context.groupId`, or the user's last `group`."""
+
+    kind: Literal["segment"]
+    name: Name
+    spool_dir: Path
+    account_property: str = "account_id"
+    gauges: dict[str, str] = Field(default_factory=lambda: {"seats": "seats_used"})
+    traits: TraitMapping = TraitMapping()
+    sync_interval: Duration = timedelta(minutes=5)
+    window_days: int = Field(3, ge=1, le=90)
+    retention: Duration = Field(
+        timedelta(days=7), description="How long pulled segments are kept for re-pulls."
+    )
+
+
+SourceConfig = Annotated[
+    FileSourceConfig | MixpanelSourceConfig | SegmentSourceConfig, Field(discriminator="kind")
+]
 # Discriminator tags pydantic puts in error locations; dropped so paths read `sources[0].x`.
-_KIND_TAGS = frozenset({"file", "mixpanel", "hubspot"})
+_KIND_TAGS = frozenset({"file", "mixpanel", "segment", "hubspot"})
 
 
 class HubSpotConfig(_Section):
@@ -269,6 +288,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             }
         )
         if isinstance(source, FileSourceConfig)
+        else source.model_copy(update={"spool_dir": resolve(source.spool_dir)})
+        if isinstance(source, SegmentSourceConfig)
         else source
         for source in config.sources
     )

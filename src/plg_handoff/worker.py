@@ -47,6 +47,8 @@ def build_crm(config: Config, secrets: Secrets) -> CrmConnector:
 
 
 def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Worker:
+    for source in config.sources:  # an unknown or broken connector fails here, not per cycle
+        load("source", source.kind)
     usage = UsageActivities(config, secrets, client)
     evaluate = EvaluateActivities(config)
     crm_activities = CrmActivities(crm, client, config)

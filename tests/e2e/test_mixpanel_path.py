@@ -21,7 +21,7 @@ from tests.e2e.test_thin_path import handoff_status, sync
 from tests.support import eventually, usage_lines
 
 pytestmark = pytest.mark.e2e
-USER, SECRET = "sa.handoff", "sa-secret-9d2f"  # noqa: S105  # the emulator's test credentials
+USER, SECRET = "sa.handoff", "sa-secret-9d2f"  # the emulator's test credentials
 
 
 def export_of(day: date) -> Iterable[Mapping[str, Any] | str]:

@@ -1,2 +1,6 @@
-"""Segment: a Segment-compatible HTTP collector writing a durable spool, and the conversion of
-Segment spec messages to usage events (`group` calls map users to accounts)."""
+"""Segment: a Segment-compatible collector with a durable spool, and the usage source that
+drains it."""
+
+from plg_handoff.connectors.segment.source import SegmentSpoolSource
+
+__all__ = ["SegmentSpoolSource"]

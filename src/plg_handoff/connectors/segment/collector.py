@@ -116,6 +116,7 @@ class SegmentCollector:
         server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.spool.close()  # start() claimed it: close the open segment, release the lock
         log.info("segment.collector_stopped", **self.summary())
 
     @property
