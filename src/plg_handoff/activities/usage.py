@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
+import hashlib
+import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +33,9 @@ from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
+# Digests ride in the workflow result (~30 bytes an account); past this many accounts the
+# result would grow too large for history, and every account is signalled each cycle instead.
+MAX_DIGESTS = 30_000
 SIGNAL_BATCH = 32  # signals in flight at once, and the unit of resumable progress
 
 
@@ -38,6 +44,8 @@ class PullUsageInput:
     source: str
     end_day: str | None = None  # ISO date; defaults to today (UTC)
     window_days: int | None = None  # defaults to the source's window_days
+    previous_digests: str = ""  # the last completed pull's `digests`: unchanged accounts are
+    # not signalled again
 
 
 @dataclass
@@ -55,7 +63,9 @@ class PullUsageResult:
     quarantine_file: str | None = None
     accounts: int = 0
     accounts_signalled: int = 0
+    accounts_unchanged: int = 0  # same rollups and traits as the last completed pull
     accounts_resumed: int = 0  # already signalled by an earlier attempt that crashed
+    digests: str = ""  # "account=digest" per account, newline-separated, for the next pull
 
 
 @dataclass
@@ -79,7 +89,12 @@ class UsageActivities:
         beat = _ThreadHeartbeat(wanted)
         pulled = await asyncio.to_thread(self._read_and_roll_up, source, days, beat)
         result = pulled.result
-        result.accounts_signalled = await self._fan_out(pulled)
+        digests = {a: _digest(d, pulled.traits.get(a)) for a, d in pulled.rollups.items()}
+        previous = _unpack(request.previous_digests)
+        changed = sorted(a for a, digest in digests.items() if previous.get(a) != digest)
+        result.accounts_unchanged = len(digests) - len(changed)
+        result.accounts_signalled = await self._fan_out(pulled, changed)
+        result.digests = _pack(digests) if len(digests) <= MAX_DIGESTS else ""
         log.info(
             "usage.pulled",
             source=source.name,
@@ -126,10 +141,9 @@ class UsageActivities:
             result.quarantine_file = str(write_quarantine(directory, max(wanted), kept))
         return _Pulled(result=result, rollups=ingested.rollups, traits=traits)
 
-    async def _fan_out(self, pulled: _Pulled) -> int:
-        """Signals accounts in id order, a batch at a time, heartbeating how far it got; a retry
-        after a crash (same window) starts after the last batch that was fully signalled."""
-        accounts = sorted(pulled.rollups)
+    async def _fan_out(self, pulled: _Pulled, accounts: list[str]) -> int:
+        """Signals the accounts (in id order) a batch at a time, heartbeating how far it got; a
+        retry after a crash (same window) starts after the last batch fully signalled."""
         done = _resume_point(pulled.result.days)
         pulled.result.accounts_resumed = done
         for start in range(done, len(accounts), SIGNAL_BATCH):
@@ -174,6 +188,22 @@ class _ThreadHeartbeat:
 
     def now(self, progress: PullProgress) -> None:
         self._loop.call_soon_threadsafe(activity.heartbeat, progress, context=self._context)
+
+
+def _digest(days: list[DayRollup], traits: AccountTraits | None) -> str:
+    payload = json.dumps(
+        [dataclasses.asdict(d) for d in days] + [dataclasses.asdict(traits) if traits else None],
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _pack(digests: dict[str, str]) -> str:
+    return "\n".join(f"{account}={digest}" for account, digest in sorted(digests.items()))
+
+
+def _unpack(packed: str) -> dict[str, str]:
+    return dict(line.rsplit("=", 1) for line in packed.splitlines() if "=" in line)
 
 
 def _resume_point(days: list[str]) -> int:
