@@ -17,6 +17,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -109,7 +110,10 @@ class SegmentSourceConfig(_Section):
 
     kind: Literal["segment"]
     name: Name
-    spool_dir: Path
+    spool_dir: Path | None = Field(None, description="The collector's spool.")
+    archive_dir: Path | None = Field(
+        None, description="A copy of Segment's storage archive (day/hour folders of .gz)."
+    )
     account_property: str = "account_id"
     gauges: dict[str, str] = Field(default_factory=lambda: {"seats": "seats_used"})
     traits: TraitMapping = TraitMapping()
@@ -118,6 +122,12 @@ class SegmentSourceConfig(_Section):
     retention: Duration = Field(
         timedelta(days=7), description="How long pulled segments are kept for re-pulls."
     )
+
+    @model_validator(mode="after")
+    def _has_an_input(self) -> SegmentSourceConfig:
+        if self.spool_dir is None and self.archive_dir is None:
+            raise ValueError("set spool_dir (the collector's spool) and/or archive_dir")
+        return self
 
 
 SourceConfig = Annotated[
@@ -288,7 +298,12 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             }
         )
         if isinstance(source, FileSourceConfig)
-        else source.model_copy(update={"spool_dir": resolve(source.spool_dir)})
+        else source.model_copy(
+            update={
+                "spool_dir": resolve(source.spool_dir) if source.spool_dir else None,
+                "archive_dir": resolve(source.archive_dir) if source.archive_dir else None,
+            }
+        )
         if isinstance(source, SegmentSourceConfig)
         else source
         for source in config.sources
