@@ -154,6 +154,18 @@ class HubSpotConfig(_Section):
 CrmConfig = HubSpotConfig
 
 
+class SegmentWritebackConfig(_Section):
+    """When a handoff opens, send Segment a `PQL Triggered` event and the account's PQL traits
+    (write key from HANDOFF_SEGMENT_WRITE_KEY)."""
+
+    host: HttpUrl = HttpUrl("https://api.segment.io")
+    timeout: Duration = timedelta(seconds=10)
+
+
+class WritebackSettings(_Section):
+    segment: SegmentWritebackConfig | None = None
+
+
 class HandoffSettings(_Section):
     task_due_after: Duration = timedelta(hours=24)
     follow_up_poll_interval: Duration = timedelta(hours=6)
@@ -173,6 +185,7 @@ class Config(_Section):
     crm: CrmConfig
     rules: RuleSet = RuleSet()
     handoff: HandoffSettings = HandoffSettings()
+    writeback: WritebackSettings = WritebackSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("sources")
@@ -204,6 +217,7 @@ class Secrets(BaseSettings):
     mixpanel_service_account_username: SecretStr | None = None
     mixpanel_service_account_secret: SecretStr | None = None
     mixpanel_project_secret: SecretStr | None = None
+    segment_write_key: SecretStr | None = None
 
     def values(self) -> list[str]:
         """Every secret value, for the log redactor."""
@@ -253,6 +267,8 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
         needed.append(
             ("HANDOFF_HUBSPOT_ACCESS_TOKEN", "crm.kind = 'hubspot' (a private-app token)")
         )
+    if config.writeback.segment is not None and secrets.segment_write_key is None:
+        needed.append(("HANDOFF_SEGMENT_WRITE_KEY", "[writeback.segment]"))
     for index, source in enumerate(config.sources):
         if not isinstance(source, MixpanelSourceConfig):
             continue

@@ -11,9 +11,11 @@ from plg_handoff.activities.crm import CrmActivities
 from plg_handoff.activities.errors import ConnectorErrorInterceptor
 from plg_handoff.activities.evaluate import EvaluateActivities
 from plg_handoff.activities.usage import UsageActivities
+from plg_handoff.activities.writeback import WritebackActivities
 from plg_handoff.config import Config, Secrets
 from plg_handoff.connectors.base import CrmConnector
 from plg_handoff.connectors.registry import load
+from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.workflows import ALL_WORKFLOWS
 
 EVALUATION_THREADS = 4
@@ -46,10 +48,22 @@ def build_crm(config: Config, secrets: Secrets) -> CrmConnector:
     return crm
 
 
+def build_segment_writeback(config: Config, secrets: Secrets) -> SegmentWriteback | None:
+    settings = config.writeback.segment
+    if settings is None or secrets.segment_write_key is None:
+        return None
+    return SegmentWriteback(
+        secrets.segment_write_key.get_secret_value(),
+        str(settings.host),
+        settings.timeout.total_seconds(),
+    )
+
+
 def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Worker:
     for source in config.sources:  # an unknown or broken connector fails here, not per cycle
         load("source", source.kind)
     usage = UsageActivities(config, secrets, client)
+    writeback = WritebackActivities(build_segment_writeback(config, secrets))
     evaluate = EvaluateActivities(config)
     crm_activities = CrmActivities(crm, client, config)
     return Worker(
@@ -63,6 +77,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
             crm_activities.upsert_opportunity,
             crm_activities.create_owner_task,
             crm_activities.read_follow_up,
+            writeback.announce_handoff,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
         interceptors=[ConnectorErrorInterceptor()],

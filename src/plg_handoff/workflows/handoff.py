@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         UpsertOpportunityInput,
     )
     from plg_handoff.activities.evaluate import HandoffPolicy
+    from plg_handoff.activities.writeback import AnnounceInput, WritebackActivities
     from plg_handoff.domain.triggers import Evaluation
     from plg_handoff.domain.usage import AccountTraits
 
@@ -35,6 +36,10 @@ CRM_CALL_TIMEOUT = timedelta(minutes=2)
 CRM_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 OPEN_STAGES = ("opened", "assigned", "contacted")
 BLOCKED_RETRY_AFTER = timedelta(hours=1)
+# Write-back must never hold the handoff up: three quick tries at most.
+WRITEBACK_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=10))
+# Added after handoffs were already running: they replay without the write-back step.
+SEGMENT_WRITEBACK_PATCH = "segment-writeback"
 
 
 @dataclass
@@ -64,6 +69,8 @@ class HandoffStatus:
     contacted_at: datetime | None = None
     closed_at: datetime | None = None
     next_check_at: datetime | None = None
+    announced: bool = False  # the usage system (Segment) was told
+    writeback_error: str | None = None
     blocked_reason: str | None = None
     blocked_details: list[str] = field(default_factory=list)
 
@@ -96,6 +103,8 @@ class HandoffWorkflow:
             ]
         )
         await self._assign_until_done(facts, request.policy)
+        if workflow.patched(SEGMENT_WRITEBACK_PATCH):
+            await self._announce(facts)
         await self._follow_up(request.policy)
         await self._tell_account(request)
         return status
@@ -128,6 +137,24 @@ class HandoffWorkflow:
             else:
                 status.blocked_reason = None
                 return
+
+    async def _announce(self, facts: HandoffFacts) -> None:
+        """Best effort: a few quick tries, then the handoff goes on; the failure is recorded."""
+        status = self._require_status()
+        try:
+            announced = await workflow.execute_activity_method(
+                WritebackActivities.announce_handoff,
+                AnnounceInput(facts, status.owner_id or "", status.opportunity_id or ""),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=WRITEBACK_RETRY,
+            )
+            status.announced = announced.sent
+        except ActivityError as exc:
+            status.writeback_error = str(exc.cause or exc)
+            workflow.logger.warning(
+                "handoff.writeback_failed",
+                extra={"handoff": facts.handoff_key, "error": status.writeback_error},
+            )
 
     @workflow.signal
     def retry(self, request: RetryRequest) -> None:
