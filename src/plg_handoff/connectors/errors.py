@@ -5,7 +5,10 @@ vendor's own rate-limit answer when it gives one."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 
@@ -56,3 +59,19 @@ class NotFound(ConnectorError):
 
 class Conflict(ConnectorError):
     pass
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """`Retry-After` in seconds, from either of its two forms (delta-seconds or HTTP date)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -17,6 +17,7 @@ from plg_handoff.connectors.errors import (
     RateLimited,
     RecordError,
     TransientError,
+    retry_after,
 )
 
 VENDOR = "hubspot"
@@ -67,12 +68,8 @@ def record_errors(errors: list[Any]) -> tuple[RecordError, ...]:
 
 
 def _retry_after(headers: Mapping[str, str], status: int) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is not None:
-        try:
-            return float(value)
-        except ValueError:
-            return None
+    if any(k.lower() == "retry-after" for k in headers):
+        return retry_after(headers)
     # HubSpot's burst limit is per 10 s window; its own guidance is to wait for the window.
     return 10.0 if status == 429 else None
 

@@ -6,9 +6,7 @@ servers answer plain text. Either way the message is kept for the operator."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 
 from plg_handoff.connectors.errors import (
     AuthError,
@@ -17,7 +15,10 @@ from plg_handoff.connectors.errors import (
     NotFound,
     RateLimited,
     TransientError,
+    retry_after,
 )
+
+__all__ = ["VENDOR", "error_from_response", "retry_after", "transport_error"]
 
 VENDOR = "mixpanel"
 MAX_MESSAGE = 500
@@ -44,22 +45,6 @@ def error_from_response(
 def transport_error(exc: BaseException) -> TransientError:
     """Connection refused or reset, timeouts, a stream cut short or a corrupt gzip body."""
     return TransientError(VENDOR, f"transport: {type(exc).__name__}: {exc}")
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """`Retry-After` in seconds, from either of its two forms (delta-seconds or HTTP date)."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _message(body: bytes | str, status: int) -> str:

@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,7 @@ from plg_handoff.connectors.errors import (
     InvalidInput,
     RateLimited,
     TransientError,
+    retry_after,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "SegmentProfilesClient"]
@@ -64,20 +64,6 @@ class _Pacer:
             time.sleep(start - now)
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _message(response: requests.Response) -> str:
     try:
         error = response.json().get("error")
@@ -93,8 +79,8 @@ def _error_for(response: requests.Response) -> ConnectorError:
     kind = _STATUS_ERRORS.get(status)
     if kind is None:
         kind = TransientError if status >= 500 else ConnectorError
-    retry_after = _retry_after(response) if status == 429 else None
-    return kind(VENDOR, _message(response), status=status, retry_after=retry_after)
+    wait = retry_after(response.headers) if status == 429 else None
+    return kind(VENDOR, _message(response), status=status, retry_after=wait)
 
 
 def _is_short(exc: RateLimited) -> bool:
