@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
 import hashlib
 import json
@@ -37,6 +36,7 @@ log = get_logger(__name__)
 # result would grow too large for history, and every account is signalled each cycle instead.
 MAX_DIGESTS = 30_000
 SIGNAL_BATCH = 32  # signals in flight at once, and the unit of resumable progress
+HEARTBEAT_EVERY_S = 20  # the sync workflow's heartbeat timeout is 2 minutes
 
 
 @dataclass
@@ -85,9 +85,12 @@ class UsageActivities:
     async def pull_usage(self, request: PullUsageInput) -> PullUsageResult:
         source = self._config.source(request.source)
         days = _window(request, source)
-        wanted = sorted(d.isoformat() for d in days)
-        beat = _ThreadHeartbeat(wanted)
-        pulled = await asyncio.to_thread(self._read_and_roll_up, source, days, beat)
+        progress = PullProgress(sorted(d.isoformat() for d in days))
+        keepalive = asyncio.create_task(_keep_heartbeating(progress))
+        try:
+            pulled = await asyncio.to_thread(self._read_and_roll_up, source, days, progress)
+        finally:
+            keepalive.cancel()
         result = pulled.result
         digests = {a: _digest(d, pulled.traits.get(a)) for a, d in pulled.rollups.items()}
         previous = _unpack(request.previous_digests)
@@ -108,7 +111,7 @@ class UsageActivities:
         return result
 
     def _read_and_roll_up(
-        self, source_config: SourceConfig, days: list[date], beat: _ThreadHeartbeat
+        self, source_config: SourceConfig, days: list[date], progress: PullProgress
     ) -> _Pulled:
         source: UsageSource = load("source", source_config.kind)(source_config, self._secrets)
         wanted = sorted(d.isoformat() for d in days)
@@ -116,7 +119,7 @@ class UsageActivities:
         workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{source_config.name}-") as tmp:
             files = source.export(days, Path(tmp))
-            beat.now(PullProgress(wanted, files_exported=len(files)))
+            progress.files_exported = len(files)
             ingested = roll_up(
                 files,
                 account_property=source_config.account_property,
@@ -177,17 +180,12 @@ class PullProgress:
     signalled: int = 0
 
 
-class _ThreadHeartbeat:
-    """Heartbeats from the reading thread through the activity's event loop, so a long
-    export never looks like a dead worker."""
-
-    def __init__(self, days: list[str]) -> None:
-        self._days = days
-        self._loop = asyncio.get_running_loop()
-        self._context = contextvars.copy_context()
-
-    def now(self, progress: PullProgress) -> None:
-        self._loop.call_soon_threadsafe(activity.heartbeat, progress, context=self._context)
+async def _keep_heartbeating(progress: PullProgress) -> None:
+    """While the export and the rollup run in a thread, tell Temporal the pull is alive (and
+    how far it got) well within the heartbeat timeout, however long the export is."""
+    while True:
+        activity.heartbeat(dataclasses.replace(progress))
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
 
 
 def _digest(days: list[DayRollup], traits: AccountTraits | None) -> str:
