@@ -98,12 +98,13 @@ _ID_TYPES = "('BIGINT', 'UBIGINT')"
 
 def _as_number(json_value: str) -> str:
     """A JSON number, or a string holding one, as DOUBLE (as `domain.rollup._number` reads
-    gauges); anything else is NULL."""
-    return (
+    gauges); anything else, NaN and infinities included, is NULL."""
+    number = (
         f"CASE WHEN json_type({json_value}) IN {_NUMBER_TYPES} THEN {json_value}::DOUBLE "
         f"WHEN json_type({json_value}) = 'VARCHAR' "
         f"THEN TRY_CAST(trim({json_value}->>'$') AS DOUBLE) END"
     )
+    return f"CASE WHEN isfinite({number}) THEN {number} END"
 
 
 def _fast_path(
