@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import io
 import json
-import socket
 import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from plg_handoff.connectors.segment.messages import (
@@ -35,6 +32,7 @@ from plg_handoff.connectors.segment.messages import (
     validate,
 )
 from plg_handoff.connectors.segment.spool import QuarantineRecord, Spool, SpoolWriteError
+from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
@@ -334,52 +332,21 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(TrackingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], collector: SegmentCollector) -> None:
         self.collector = collector
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._connections_lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
-    def close_connections(self) -> None:
-        """Idle keep-alive connections would otherwise keep handler threads (and the port)."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client disconnects are routine; anything else is logged by the handler."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedRequestHandler):
     server_version = "SegmentCollector/1.0"
     timeout = 30
     # Headers and body go out in two writes: with Nagle on, the body waits for the client's
     # delayed ACK (~40 ms a request).
     disable_nagle_algorithm = True
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, open_=False)
-        super().finish()
 
     def do_POST(self) -> None:
         collector = self.server.collector

@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
 from plg_handoff.sandbox.feeder import HISTORY_DAYS
 
 from .dataset import simulated_events, simulated_profiles
@@ -306,47 +306,15 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: MixpanelEmulator) -> None:
         self.emulator = emulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def track(self, connection: socket.socket, *, open_: bool) -> None:
-        with self._connections_lock:
-            if open_:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
-    def close_connections(self) -> None:
-        """Idle keep-alive connections would otherwise keep handler threads (and the port) busy."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client disconnects are routine here; stay quiet."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedRequestHandler):
     server_version = "MixpanelSandbox/1.0"
     timeout = 120
-
-    def setup(self) -> None:
-        super().setup()
-        self._sandbox.track(self.connection, open_=True)
-
-    def finish(self) -> None:
-        self._sandbox.track(self.connection, open_=False)
-        super().finish()
 
     @property
     def _sandbox(self) -> _Server:
