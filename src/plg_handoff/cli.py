@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -42,13 +41,13 @@ def dev(
     from plg_handoff.dev import DevOptions, run_dev
 
     options = DevOptions(data_dir, port, ui_port, sandbox_port, sync_interval, feed_interval)
-    _run(run_dev(options, console))
+    asyncio.run(run_dev(options, console))
 
 
 @app.command()
 def worker(config: ConfigOption = Path("handoff.toml")) -> None:
     """The worker alone, against the configured Temporal (what production runs)."""
-    _run(_worker(config))
+    asyncio.run(_worker(config))
 
 
 async def _worker(path: Path) -> None:
@@ -105,15 +104,8 @@ def check_config(config: ConfigOption = Path("handoff.toml")) -> None:
     )
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        asyncio.run(coro)
-    except ConfigError as exc:
-        console.print(f"[red]configuration error[/]\n{exc}")
-        raise typer.Exit(2) from None
-
-
 def main() -> None:
+    """The console script: a configuration error from any command exits 2 with its message."""
     try:
         app()
     except ConfigError as exc:

@@ -4,6 +4,7 @@ process tree that Ctrl-C stops cleanly; a second run reuses the same data."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 from dataclasses import dataclass
@@ -71,7 +72,7 @@ def dev_config(options: DevOptions) -> Config:
 
 async def run_dev(options: DevOptions, console: Console) -> None:
     data_dir = options.data_dir.resolve()
-    options = DevOptions(**{**options.__dict__, "data_dir": data_dir})
+    options = dataclasses.replace(options, data_dir=data_dir)
     os.environ.setdefault("HANDOFF_HUBSPOT_ACCESS_TOKEN", SANDBOX_TOKEN)
     config = dev_config(options)
     secrets = load_secrets(config)

@@ -114,7 +114,7 @@ class UsageActivities:
         self, source_config: SourceConfig, days: list[date], progress: PullProgress
     ) -> _Pulled:
         source: UsageSource = load("source", source_config.kind)(source_config, self._secrets)
-        wanted = sorted(d.isoformat() for d in days)
+        wanted = progress.days
         workdir = self._config.data_dir / "work"
         workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{source_config.name}-") as tmp:

@@ -51,7 +51,6 @@ class Owner:
 class OpportunityRef:
     id: str
     created: bool
-    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -74,12 +74,6 @@ class HandoffStatus:
     blocked_reason: str | None = None
     blocked_details: list[str] = field(default_factory=list)
 
-    @property
-    def seconds_to_contact(self) -> float | None:
-        if self.contacted_at is None:
-            return None
-        return (self.contacted_at - self.signal_at).total_seconds()
-
 
 @workflow.defn
 class HandoffWorkflow:
