@@ -65,14 +65,12 @@ class TraitMapping(_Section):
     signup_date: str = "signup_date"
 
 
-class FileSourceConfig(_Section):
-    """JSONL files in the Mixpanel export shape, and optionally group profiles for traits."""
+class _UsageSourceConfig(_Section):
+    """What every usage source has: how events name their account, what is rolled up from
+    them, where traits come from, and how often and how far back it is pulled."""
 
-    kind: Literal["file"]
     name: Name
-    path: Path = Field(description="A .jsonl file or a directory of them.")
-    traits_path: Path | None = Field(None, description="JSONL of Mixpanel group profiles.")
-    account_property: str = "account_id"
+    account_property: str = Field("account_id", description="The group key on events.")
     gauges: dict[str, str] = Field(
         default_factory=lambda: {"seats": "seats_used"},
         description="Gauge name -> numeric event property; the day keeps the maximum.",
@@ -82,43 +80,39 @@ class FileSourceConfig(_Section):
     window_days: int = Field(3, ge=1, le=90, description="Days re-pulled each cycle (today too).")
 
 
-class MixpanelSourceConfig(_Section):
+class FileSourceConfig(_UsageSourceConfig):
+    """JSONL files in the Mixpanel export shape, and optionally group profiles for traits."""
+
+    kind: Literal["file"]
+    path: Path = Field(description="A .jsonl file or a directory of them.")
+    traits_path: Path | None = Field(None, description="JSONL of Mixpanel group profiles.")
+
+
+class MixpanelSourceConfig(_UsageSourceConfig):
     """Mixpanel's raw Export API for events, the Engage API for group profiles (traits).
     Credentials come from the environment: HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME and
     HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET, or HANDOFF_MIXPANEL_PROJECT_SECRET."""
 
     kind: Literal["mixpanel"]
-    name: Name
     project_id: int = Field(gt=0)
     region: Literal["us", "eu", "in"] = "us"
     base_url: HttpUrl | None = Field(None, description="Overrides the region's hosts.")
     auth: Literal["service_account", "project_secret"] = "service_account"
-    account_property: str = Field("account_id", description="The group key on events.")
     data_group_id: str | None = Field(None, description="Engage group id for account traits.")
     events: tuple[str, ...] = Field((), description="Export only these events (all if empty).")
     where: str | None = Field(None, description="Mixpanel `where` expression for the export.")
-    gauges: dict[str, str] = Field(default_factory=lambda: {"seats": "seats_used"})
-    traits: TraitMapping = TraitMapping()
-    sync_interval: Duration = timedelta(minutes=5)
-    window_days: int = Field(3, ge=1, le=90)
     timeout: Duration = timedelta(minutes=5)
 
 
-class SegmentSourceConfig(_Section):
+class SegmentSourceConfig(_UsageSourceConfig):
     """Segment messages received by the collector (`python -m plg_handoff.connectors.segment`)
     into its spool; the account of an event is `context.groupId`, or the user's last `group`."""
 
     kind: Literal["segment"]
-    name: Name
     spool_dir: Path | None = Field(None, description="The collector's spool.")
     archive_dir: Path | None = Field(
         None, description="A copy of Segment's storage archive (day/hour folders of .gz)."
     )
-    account_property: str = "account_id"
-    gauges: dict[str, str] = Field(default_factory=lambda: {"seats": "seats_used"})
-    traits: TraitMapping = TraitMapping()
-    sync_interval: Duration = timedelta(minutes=5)
-    window_days: int = Field(3, ge=1, le=90)
     retention: Duration = Field(
         timedelta(days=7), description="How long pulled segments are kept for re-pulls."
     )
