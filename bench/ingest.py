@@ -37,8 +37,8 @@ def generate(path: Path, events: int) -> None:
         f"""
         COPY (
             SELECT
-                (['Report Viewed', 'Dashboard Edited', 'Export Created', 'Invite Sent',
-                  'Session Started', 'Pricing Page Viewed'])[1 + (hash(i) % 6)::INTEGER] AS event,
+                (['Report Viewed', 'Dashboard Edited', 'Data Exported', 'User Invited',
+                  'Integration Connected', 'Page Viewed'])[1 + (hash(i) % 6)::INTEGER] AS event,
                 {{
                     'time': {FIRST_DAY} + (hash(i * 31) % {len(DAYS) * 86_400})::BIGINT,
                     'distinct_id': 'user-' || (hash(i * 7) % {ACCOUNTS * 30})::VARCHAR,
@@ -47,12 +47,14 @@ def generate(path: Path, events: int) -> None:
                     '$browser': 'Chrome',
                     '$browser_version': 131,
                     '$os': 'Mac OS X',
-                    '$city': 'Berlin',
-                    '$region': 'Land Berlin',
+                    'department': (['eng', 'sales', 'ops', 'finance'])
+                        [1 + (hash(i * 7) % 4)::INTEGER],
+                    'ip': '10.1.' || (hash(i * 7) % 250)::VARCHAR || '.7',
                     'mp_country_code': 'DE',
                     '$current_url': 'https://app.example.com/workspace/'
                         || (hash(i) % 9000)::VARCHAR || '/reports/' || (hash(i * 3) % 500)::VARCHAR,
-                    '$referrer': 'https://app.example.com/home',
+                    'path': (['/home', '/pricing', '/reports'])[1 + (hash(i * 5) % 3)::INTEGER],
+                    'user_agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Chrome/131.0',
                     '$screen_width': 1920,
                     '$screen_height': 1080,
                     'mp_lib': 'web',
@@ -94,7 +96,8 @@ def ours(path: Path, events: int) -> dict[str, float]:
         result = roll_up(
             files,
             account_property="account_id",
-            gauges={"seats": "seats_used"},
+            gauges=config.sources[0].gauges,
+            metrics=config.sources[0].metric_definitions(),  # the default mapping
             days=DAYS,
             now=FIRST_DAY + 30 * 86_400,
             spill_dir=Path(work),

@@ -50,7 +50,11 @@ def test_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
     assert source.kind == "file"
     assert source.window_days == 3
     assert source.account_property == "account_id"
-    assert source.gauges == {"seats": "seats_used"}
+    assert source.gauges == {
+        "seats": "seats_used",
+        "storage_gb": "storage_used_gb",
+        "api_calls": "api_calls_month",
+    }
     assert source.sync_interval == timedelta(minutes=5)
     assert config.crm.kind == "hubspot"
     assert str(config.crm.base_url) == "https://api.hubapi.com/"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from plg_handoff.activities.ingest import IngestResult, roll_up
 from plg_handoff.connectors.mixpanel_shape import parse_event_line
+from plg_handoff.domain.metrics import Condition, MetricDefinition
 from plg_handoff.domain.rollup import UsageRollup
 
 NOW = 1_763_900_000  # 2025-11-23T12:13:20Z
@@ -31,6 +32,54 @@ accounts = st.sampled_from(
 insert_ids = st.sampled_from(["i1", "i2", "i3", "", 0, 9, True, None, MISSING])
 gauges = st.sampled_from([4, 9.5, "12", " 7 ", "1e1", "abc", "inf", "nan", True, None, MISSING])
 names = st.sampled_from(["Report Viewed", "Invite Sent", "", 5, None, MISSING])
+# Properties the metrics below read, with values of every JSON type each test must tell apart.
+METRIC_PROPERTIES = {
+    "department": ["eng", "sales", "Ünïcode", "", 5, 0, True, None, MISSING],
+    "path": ["/pricing", "/app/pricing?x=1", "/enterprise", "/home", 3, None, MISSING],
+    "user_agent": ["Googlebot/2.1", "Mozilla/5.0", "", None, MISSING],
+    "scheduled": [True, False, "true", 1, None, MISSING],
+    "rows": [10_000, 9_999, 1e5, "20000", True, None, MISSING],
+    "status": [429, "429", 429.0, True, 7, MISSING],
+}
+metric_properties = st.fixed_dictionaries(
+    {key: st.sampled_from(values) for key, values in METRIC_PROPERTIES.items()}
+)
+METRICS = {
+    "invites": MetricDefinition(kind="count", events=("Invite Sent",)),
+    "pricing": MetricDefinition(
+        kind="count", where=(Condition(property="path", contains=("/pricing", "/enterprise")),)
+    ),
+    "scheduled": MetricDefinition(
+        kind="count", where=(Condition(property="scheduled", equals=True),)
+    ),
+    "bulk": MetricDefinition(
+        kind="count",
+        events=("Report Viewed", "Invite Sent"),
+        where=(
+            Condition(property="scheduled", equals=False),
+            Condition(property="rows", at_least=10_000),
+        ),
+    ),
+    "rate_limited": MetricDefinition(
+        kind="count", where=(Condition(property="status", one_of=(429, "429x")),)
+    ),
+    "with_department": MetricDefinition(
+        kind="count", where=(Condition(property="department", exists=True),)
+    ),
+    "without_department": MetricDefinition(
+        kind="count", where=(Condition(property="department", exists=False),)
+    ),
+    "department_names": MetricDefinition(kind="values", property="department", limit=2),
+    "departments": MetricDefinition(kind="distinct", property="department"),
+    "bot_departments": MetricDefinition(
+        kind="distinct",
+        property="department",
+        where=(Condition(property="user_agent", contains=("bot",)),),
+    ),
+    "invites_by_one_user": MetricDefinition(kind="max_per_user", events=("Invite Sent",)),
+    "repeat": MetricDefinition(kind="max_repeat"),
+    "sessions": MetricDefinition(kind="sessions", timeout_minutes=60),
+}
 
 
 def _drop_missing(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +101,7 @@ def lines(draw: st.DrawFn) -> str:
             "$insert_id": draw(insert_ids),
             "seats_used": draw(gauges),
             "$browser": "Chrome",
+            **draw(metric_properties),
         }
     )
     body = _drop_missing({"event": draw(names), "properties": props})
@@ -62,7 +112,7 @@ def lines(draw: st.DrawFn) -> str:
 
 def reference(path: Path) -> IngestResult:
     result = IngestResult()
-    rollup = UsageRollup(GAUGES)
+    rollup = UsageRollup(GAUGES, METRICS)
     reasons: Counter[str] = Counter()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -105,6 +155,14 @@ EVERY_CASE = [
     _event(time=5),
     _event(distinct_id=""),
     _event(account_id=""),
+    # copies that disagree on what the metrics read: the event counts once, with its smallest
+    _event(**{"$insert_id": "d1", "department": "sales", "path": "/home"}),
+    _event(**{"$insert_id": "d1", "department": "eng", "path": "/pricing"}),
+    _event(**{"$insert_id": "d1", "department": 5}),
+    # user u9's visits: 1 h apart is still one session (timeout 60 min), 1 h 1 s is a second
+    _event(**{"$insert_id": "s1", "distinct_id": "u9", "time": NOW - 7200, "user_agent": "xbot"}),
+    _event(**{"$insert_id": "s2", "distinct_id": "u9", "time": NOW - 3600}),
+    _event(**{"$insert_id": "s3", "distinct_id": "u9", "time": NOW + 1}),
 ]
 
 
@@ -119,7 +177,13 @@ def test_engine_agrees_with_the_reference_parser(tmp_path: Path, batch: list[str
     expected = reference(path)
     for fast in (True, False):
         got = roll_up(
-            [path], account_property="account_id", gauges=GAUGES, days=DAYS, now=NOW, fast=fast
+            [path],
+            account_property="account_id",
+            gauges=GAUGES,
+            metrics=METRICS,
+            days=DAYS,
+            now=NOW,
+            fast=fast,
         )
         if not fast or expected.quarantined:
             assert got.path == "exact"
@@ -151,6 +215,7 @@ def clean_lines(draw: st.DrawFn) -> str:
             "account_id": draw(st.sampled_from(["a", "b", 3])),
             "$insert_id": draw(insert_ids),
             "seats_used": draw(gauges),
+            **draw(metric_properties),
         }
     )  # fmt: skip
     return json.dumps({"event": draw(st.sampled_from(["Report Viewed", "Invite Sent"])),
@@ -167,7 +232,9 @@ def test_fast_path_agrees_with_the_reference_parser(tmp_path: Path, batch: list[
     path = tmp_path / "export.jsonl"
     path.write_text("\n".join(batch) + "\n", encoding="utf-8")
     expected = reference(path)
-    got = roll_up([path], account_property="account_id", gauges=GAUGES, days=DAYS, now=NOW)
+    got = roll_up(
+        [path], account_property="account_id", gauges=GAUGES, metrics=METRICS, days=DAYS, now=NOW
+    )
     assert got.path == "fast"
     assert (got.read, got.accepted, got.duplicates, got.outside_window) == (
         expected.read,

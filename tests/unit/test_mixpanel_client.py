@@ -181,7 +181,7 @@ def test_config_defaults_and_validation() -> None:
     assert cfg.timeout == timedelta(seconds=30)
     assert cfg.sync_interval == timedelta(minutes=5)
     assert cfg.window_days == 3
-    assert cfg.gauges == {"seats": "seats_used"}
+    assert cfg.gauges["seats"] == "seats_used"
     for bad in ({"region": "apac"}, {"window_days": 91}, {"secret": "x"}, {"base_url": "nope"}):
         with pytest.raises(ValidationError):
             config(**bad)

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import duckdb
 
+from plg_handoff.activities.metric_sql import MetricSql, sql_string, typed_columns
 from plg_handoff.connectors.base import Quarantined
 from plg_handoff.connectors.mixpanel_shape import (
     EARLIEST_EVENT,
     FUTURE_TOLERANCE_S,
     MS_THRESHOLD,
 )
+from plg_handoff.domain.metrics import MetricDefinition
 from plg_handoff.domain.usage import DayRollup
 
 MEMORY_LIMIT = "512MB"
@@ -43,13 +45,9 @@ class IngestResult:
     path: str = "none"  # "fast" or "exact": which way the files went
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _property_path(key: str) -> str:
     """A JSON path to an event property, quoted so `$insert_id` or dotted names work."""
-    return _sql_string('$.properties."' + key.replace('"', '\\"') + '"')
+    return sql_string('$.properties."' + key.replace('"', '\\"') + '"')
 
 
 def roll_up(
@@ -58,6 +56,7 @@ def roll_up(
     account_property: str,
     gauges: Mapping[str, str],
     days: Sequence[str],
+    metrics: Mapping[str, MetricDefinition] | None = None,
     now: float | None = None,
     spill_dir: Path | None = None,
     fast: bool = True,
@@ -76,17 +75,18 @@ def roll_up(
             for setting in (
                 f"SET memory_limit='{MEMORY_LIMIT}'",
                 f"SET threads={THREADS}",
-                f"SET temp_directory={_sql_string(spill)}",
+                f"SET temp_directory={sql_string(spill)}",
                 "SET preserve_insertion_order=false",
                 "SET TimeZone='UTC'",
             ):
                 connection.execute(setting)
             result.path = "fast"
-            args = (files, account_property, gauges, latest, days)
+            sql = MetricSql(dict(metrics or {}))
+            args = (files, account_property, gauges, sql, latest, days)
             if not (fast and _fast_path(connection, result, *args)):
                 result.path = "exact"
                 connection.execute(_classify_sql(*args))
-                _collect(connection, result, list(gauges))
+                _collect(connection, result, list(gauges), sql)
         finally:
             connection.close()
     return result
@@ -113,11 +113,21 @@ def _fast_path(
     files: Sequence[Path],
     account_property: str,
     gauges: Mapping[str, str],
+    metrics: MetricSql,
     latest: int,
     days: Sequence[str],
 ) -> bool:
     fields = list(
-        dict.fromkeys(["time", "distinct_id", account_property, "$insert_id", *gauges.values()])
+        dict.fromkeys(
+            [
+                "time",
+                "distinct_id",
+                account_property,
+                "$insert_id",
+                *gauges.values(),
+                *metrics.properties,
+            ]
+        )
     )
     struct = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" JSON' for name in fields)
     columns = {"event": "JSON", "properties": f"STRUCT({struct})"}
@@ -125,12 +135,12 @@ def _fast_path(
     def prop(name: str) -> str:
         return 'properties."' + name.replace('"', '""') + '"'
 
-    file_list = ", ".join(_sql_string(str(f)) for f in files)
+    file_list = ", ".join(sql_string(str(f)) for f in files)
     gauge_select = "".join(
         f", {_as_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
     )
-    column_spec = ", ".join(f"{_sql_string(k)}: {_sql_string(v)}" for k, v in columns.items())
-    day_list = ", ".join(_sql_string(d) for d in days)
+    column_spec = ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in columns.items())
+    day_list = ", ".join(sql_string(d) for d in days)
     gauge_max = "".join(f", max(g_{i}) AS g_{i}" for i in range(len(gauges)))
     gauge_carry_typed = "".join(f", g_{i}" for i in range(len(gauges)))
     # One streaming pass: parse, type, and fold copies of the same event (Mixpanel's dedup
@@ -139,7 +149,7 @@ def _fast_path(
         connection.execute(f"""
             CREATE TEMP TABLE events AS
             SELECT account, day, event, user_id, t_sec, insert_id,
-                count(*) AS copies, bool_and(clean) AS clean {gauge_max}
+                count(*) AS copies, bool_and(clean) AS clean {gauge_max} {metrics.fold()}
             FROM (
                 SELECT
                     ev_type = 'VARCHAR' AND event <> ''
@@ -153,7 +163,7 @@ def _fast_path(
                     TRY_CAST(trunc(CASE WHEN t_num > {MS_THRESHOLD}
                         THEN t_num / 1000 ELSE t_num END) AS BIGINT) AS t_sec,
                     strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
-                    {gauge_carry_typed}
+                    {gauge_carry_typed} {metrics.row_columns("event")}
                 FROM (
                     SELECT
                         json_type(event) AS ev_type, event->>'$' AS event,
@@ -165,7 +175,7 @@ def _fast_path(
                         {prop(account_property)}->>'$' AS account,
                         json_type({prop("$insert_id")}) AS i_type,
                         {prop("$insert_id")}->>'$' AS i_text
-                        {gauge_select}
+                        {gauge_select} {typed_columns(metrics.properties, prop)}
                     FROM read_ndjson([{file_list}], columns={{{column_spec}}},
                                      format='newline_delimited', ignore_errors=false,
                                      compression='auto', maximum_object_size=4194304)
@@ -192,7 +202,7 @@ def _fast_path(
     result.accepted = int(distinct or 0)
     result.duplicates = int(in_window or 0) - result.accepted
     result.outside_window = result.read - int(in_window or 0)
-    _collect_rollups(connection, result, list(gauges), counted="kept")
+    _collect_rollups(connection, result, list(gauges), metrics, counted="kept")
     return True
 
 
@@ -200,10 +210,11 @@ def _classify_sql(
     files: Sequence[Path],
     account_property: str,
     gauges: Mapping[str, str],
+    metrics: MetricSql,
     latest: int,
     days: Sequence[str],
 ) -> str:
-    file_list = ", ".join(_sql_string(str(f)) for f in files)
+    file_list = ", ".join(sql_string(str(f)) for f in files)
     gauge_names = [f"g_{index}" for index in range(len(gauges))]
     paths = [
         "'$.event'",
@@ -212,11 +223,18 @@ def _classify_sql(
         _property_path(account_property),
         _property_path("$insert_id"),
         *(_property_path(prop) for prop in gauges.values()),
+        *(_property_path(prop) for prop in metrics.properties),
     ]
     gauge_extract = "".join(f", v[{6 + i}] AS {name}" for i, name in enumerate(gauge_names))
+    first_property = 6 + len(gauge_names)
+    property_column = {name: f"q_{i}" for i, name in enumerate(metrics.properties)}
+    property_extract = "".join(
+        f", v[{first_property + i}] AS {column}"
+        for i, column in enumerate(property_column.values())
+    )
     gauge_carry = "".join(f", {name}" for name in gauge_names)
     gauge_typed = "".join(f", {_as_number(name)} AS {name}" for name in gauge_names)
-    day_list = ", ".join(_sql_string(d) for d in days)
+    day_list = ", ".join(sql_string(d) for d in days)
     id_like = (
         "json_type({0}) IN ('BIGINT', 'UBIGINT') "
         "OR (json_type({0}) = 'VARCHAR' AND {0}->>'$' <> '')"
@@ -239,7 +257,7 @@ def _classify_sql(
     ), p AS (
         SELECT line_no, filename, line, v IS NOT NULL AS valid,
             v[1] AS ev, v[2] AS t_raw, v[3] AS u_raw, v[4] AS a_raw, v[5] AS i_raw
-            {gauge_extract}
+            {gauge_extract} {property_extract}
         FROM o
     ), t AS (
         SELECT *,
@@ -284,13 +302,14 @@ def _classify_sql(
         ev->>'$' AS event, t_sec, u_raw->>'$' AS user_id, accounts,
         CASE WHEN {id_like.format("i_raw")} THEN i_raw->>'$' END AS insert_id,
         strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
-        {gauge_carry}
+        {gauge_carry} {typed_columns(metrics.properties, property_column.__getitem__)}
     FROM c;
 
     CREATE TEMP TABLE events AS
     SELECT DISTINCT ON (line_no, account)
         line_no, account, event, day, t_sec, user_id, insert_id,
         day IN ({day_list}) AS in_window {gauge_typed}
+        {metrics.row_columns("event")}
     FROM (
         SELECT * EXCLUDE (accounts), unnest(accounts)->>'$' AS account
         FROM parsed WHERE reason IS NULL
@@ -298,16 +317,18 @@ def _classify_sql(
 
     CREATE TEMP TABLE kept AS
     SELECT e.*,
-        row_number() OVER (
-            PARTITION BY account, event, user_id, t_sec, coalesce(insert_id, '')
-            ORDER BY line_no
-        ) = 1 AS first_seen
-    FROM events e WHERE in_window;
+        row_number() OVER (copies ORDER BY line_no) = 1 AS first_seen
+        {metrics.fold_over("copies")}
+    FROM events e WHERE in_window
+    WINDOW copies AS (PARTITION BY account, event, user_id, t_sec, coalesce(insert_id, ''));
     """
 
 
 def _collect(
-    connection: duckdb.DuckDBPyConnection, result: IngestResult, gauges: list[str]
+    connection: duckdb.DuckDBPyConnection,
+    result: IngestResult,
+    gauges: list[str],
+    metrics: MetricSql,
 ) -> None:
     quarantine_rows = connection.execute(
         "SELECT reason, count(*) FROM parsed WHERE reason IS NOT NULL GROUP BY ALL ORDER BY 1"
@@ -336,13 +357,14 @@ def _collect(
         """
     ).fetchone() or (0, 0, 0)
     result.outside_window, result.accepted, result.duplicates = (int(n) for n in line_counts)
-    _collect_rollups(connection, result, gauges)
+    _collect_rollups(connection, result, gauges, metrics)
 
 
 def _collect_rollups(
     connection: duckdb.DuckDBPyConnection,
     result: IngestResult,
     gauges: list[str],
+    metrics: MetricSql,
     counted: str = "kept WHERE first_seen",
 ) -> None:
     """Event counts from `counted` (one row per distinct event); users and gauge maxima from
@@ -369,10 +391,13 @@ def _collect_rollups(
                 WHERE isfinite(g_{index}) GROUP BY ALL"""
         ).fetchall():
             day(account, iso).gauges[name] = float(top)
+    metrics.collect(connection, counted, day)
 
     by_account: dict[str, list[DayRollup]] = defaultdict(list)
     for (account, _), rollup in sorted(days.items()):
         rollup.events = dict(sorted(rollup.events.items()))
         rollup.gauges = dict(sorted(rollup.gauges.items()))
+        rollup.metrics = dict(sorted(rollup.metrics.items()))
+        rollup.values = dict(sorted(rollup.values.items()))
         by_account[account].append(rollup)
     result.rollups = dict(by_account)

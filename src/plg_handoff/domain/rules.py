@@ -23,7 +23,11 @@ class LimitApproachingRule(_Strict):
     conversion: float = Field(0.375, gt=0, le=1, description="Expected conversion rate.")
     tier: int = Field(2, ge=1, le=3)
     rate_window_days: int = Field(7, ge=2, le=90, description="Days used for days-to-limit.")
-    quotas: tuple[QuotaSpec, ...] = (QuotaSpec(gauge="seats", limit="seats", unit="seats"),)
+    quotas: tuple[QuotaSpec, ...] = (
+        QuotaSpec(gauge="seats", limit="seats", unit="seats"),
+        QuotaSpec(gauge="storage_gb", limit="storage_gb", unit="GB of storage"),
+        QuotaSpec(gauge="api_calls", limit="api_calls", unit="API calls this month"),
+    )
 
 
 class ValueBand(_Strict):

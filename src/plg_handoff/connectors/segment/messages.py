@@ -130,6 +130,9 @@ def to_event(
     when = event_time(message)
     if not name or user is None or when is None:
         return None
+    properties.update(
+        (key, value) for key, value in _context_properties(message).items() if key not in properties
+    )
     properties["time"] = int(when.timestamp())
     properties["distinct_id"] = user
     if message_id := _identifier(message.get("messageId")):
@@ -215,6 +218,21 @@ def _page_properties(message: Mapping[str, Any], properties: Mapping[str, Any]) 
     found["name"] = message.get("name") or properties.get("name") or page.get("title")
     if message.get("category"):
         found["category"] = message["category"]
+    return {key: value for key, value in found.items() if value not in (None, "")}
+
+
+def _context_properties(message: Mapping[str, Any]) -> dict[str, Any]:
+    """What the metrics' bot and team checks read from Segment's context: the client's IP and
+    user agent, and the user's department when the library sends identify traits along."""
+    context = message.get("context")
+    if not isinstance(context, dict):
+        return {}
+    traits = context.get("traits")
+    found = {
+        "ip": context.get("ip"),
+        "user_agent": context.get("userAgent"),
+        "department": traits.get("department") if isinstance(traits, dict) else None,
+    }
     return {key: value for key, value in found.items() if value not in (None, "")}
 
 

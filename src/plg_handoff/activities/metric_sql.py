@@ -1,0 +1,186 @@
+"""Metric definitions (`domain.metrics`) as DuckDB SQL, for both ingestion paths.
+
+Each path supplies the event name and, per property, its JSON type and text (`typed_columns`).
+Per event row a metric has a match bit in `mm` or, for `distinct` and `values`, the value of
+a matching row `mv_<k>`; folding the copies of one event keeps `mask`, the OR of their bits
+(any copy matched), and `v_<k>` (the smallest value of a matching copy), the rules
+`domain.rollup.UsageRollup` follows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import duckdb
+
+from plg_handoff.domain.metrics import Condition, MetricDefinition
+from plg_handoff.domain.usage import DayRollup
+
+_INTEGER = "('BIGINT', 'UBIGINT')"
+_NUMBER = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A JSON property as its `json_type` and its text (`->>'$'`), each parsed once a row."""
+
+    type: str
+    text: str
+
+
+def id_text(value: Typed) -> str:
+    """`domain.metrics.id_text` in SQL: a non-empty string or an integer, as text."""
+    return (
+        f"CASE WHEN {value.type} IN {_INTEGER} OR ({value.type} = 'VARCHAR' AND {value.text} <> '')"
+        f" THEN {value.text} END"
+    )
+
+
+def _equals(value: Typed, expected: str | bool | int) -> str:
+    if isinstance(expected, bool):
+        return f"({value.type} = 'BOOLEAN' AND {value.text} = '{str(expected).lower()}')"
+    if isinstance(expected, int):
+        return f"({value.type} IN {_INTEGER} AND TRY_CAST({value.text} AS HUGEINT) = {expected})"
+    return f"({value.type} = 'VARCHAR' AND {value.text} = {sql_string(expected)})"
+
+
+def _condition(condition: Condition, value: Typed) -> str:
+    if condition.exists is not None:
+        operator = "<>" if condition.exists else "="
+        return f"(coalesce({value.type}, 'NULL') {operator} 'NULL')"
+    if condition.equals is not None:
+        return _equals(value, condition.equals)
+    if condition.one_of is not None:
+        return "(" + " OR ".join([_equals(value, o) for o in condition.one_of] or ["false"]) + ")"
+    if condition.contains is not None:
+        parts = " OR ".join(f"contains({value.text}, {sql_string(p)})" for p in condition.contains)
+        return f"({value.type} = 'VARCHAR' AND ({parts}))"
+    number = f"TRY_CAST({value.text} AS DOUBLE)"
+    return f"({value.type} IN {_NUMBER} AND {number} >= {condition.at_least!r})"
+
+
+def typed_columns(properties: list[str], column: Callable[[str], str]) -> str:
+    """`, pt_<j>, ps_<j>`: each property's JSON type and text, for `MetricSql.row_columns`."""
+    return "".join(
+        f", json_type({column(name)}) AS pt_{j}, {column(name)}->>'$' AS ps_{j}"
+        for j, name in enumerate(properties)
+    )
+
+
+@dataclass(frozen=True)
+class MetricSql:
+    """Metrics whose figure needs only whether an event matched share one bit mask per event
+    (`mask`, bit k for metric k); `distinct` and `values` metrics carry their value instead."""
+
+    metrics: Mapping[str, MetricDefinition]
+
+    @property
+    def properties(self) -> list[str]:
+        """Every property a metric reads, each once."""
+        names: dict[str, None] = {}
+        for metric in self.metrics.values():
+            names.update((c.property, None) for c in metric.where)
+            if metric.property:
+                names[metric.property] = None
+        return list(names)
+
+    def _valued(self, metric: MetricDefinition) -> bool:
+        return metric.kind in ("distinct", "values")
+
+    def row_columns(self, event: str) -> str:
+        """`, mm, mv_<k>...`: the row's match bits and values, from the event name and the
+        `typed_columns` of each property."""
+        typed = {name: Typed(f"pt_{j}", f"ps_{j}") for j, name in enumerate(self.properties)}
+        bits, values = [], []
+        for index, metric in enumerate(self.metrics.values()):
+            tests = [f"{event} IN ({', '.join(sql_string(e) for e in metric.events)})"] * bool(
+                metric.events
+            )
+            tests += [_condition(c, typed[c.property]) for c in metric.where]
+            match = " AND ".join(tests) or "true"
+            if self._valued(metric):
+                assert metric.property is not None  # noqa: S101  # the definition requires it
+                value = id_text(typed[metric.property])
+                values.append(f", CASE WHEN {match} THEN {value} END AS mv_{index}")
+            else:
+                bits.append(f"(CASE WHEN {match} THEN {1 << index} ELSE 0 END)::UBIGINT")
+        return f", {' | '.join(bits) or '0::UBIGINT'} AS mm" + "".join(values)
+
+    def _value_indexes(self) -> list[int]:
+        return [i for i, m in enumerate(self.metrics.values()) if self._valued(m)]
+
+    def fold(self) -> str:
+        """Aggregates over the copies of one event (GROUP BY the dedup key)."""
+        return ", bit_or(mm) AS mask" + "".join(
+            f", min(mv_{i}) AS v_{i}" for i in self._value_indexes()
+        )
+
+    def fold_over(self, window: str) -> str:
+        """The same as window aggregates, keeping every row (the exact path)."""
+        return f", bit_or(mm) OVER {window} AS mask" + "".join(
+            f", min(mv_{i}) OVER {window} AS v_{i}" for i in self._value_indexes()
+        )
+
+    def collect(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        counted: str,
+        day: Callable[[str, str], DayRollup],
+    ) -> None:
+        """Fills each day's `metrics` and `values` from `counted`: one row per distinct event
+        with account, day, event, user_id, t_sec and the folded `mask` and `v_<k>`."""
+        simple = [
+            (index, name, metric)
+            for index, (name, metric) in enumerate(self.metrics.items())
+            if metric.kind in ("count", "distinct", "values")
+        ]
+        if simple:
+            figures = ", ".join(_simple_figure(i, m) for i, _, m in simple)
+            for account, iso, *found in connection.execute(
+                f"SELECT account, day, {figures} FROM {counted} GROUP BY ALL"
+            ).fetchall():
+                rollup = day(account, iso)
+                for (_, name, metric), figure in zip(simple, found, strict=True):
+                    if metric.kind == "values" and figure:
+                        rollup.values[name] = [str(v) for v in figure]
+                    elif metric.kind != "values" and figure:
+                        rollup.metrics[name] = int(figure)
+        for index, (name, metric) in enumerate(self.metrics.items()):
+            if metric.kind in ("max_per_user", "max_repeat", "sessions"):
+                for account, iso, figure in connection.execute(
+                    _per_user_sql(index, metric, counted)
+                ).fetchall():
+                    day(account, iso).metrics[name] = int(figure)
+
+
+def _matched(index: int) -> str:
+    return f"(mask & {1 << index}::UBIGINT) <> 0"
+
+
+def _simple_figure(index: int, metric: MetricDefinition) -> str:
+    if metric.kind == "count":
+        return f"count(*) FILTER (WHERE {_matched(index)})"
+    if metric.kind == "distinct":
+        return f"count(DISTINCT v_{index})"
+    return f"list_sort(list_distinct(list(v_{index})))[1:{metric.limit}]"
+
+
+def _per_user_sql(index: int, metric: MetricDefinition, counted: str) -> str:
+    matched = f"(SELECT * FROM {counted}) WHERE {_matched(index)}"
+    if metric.kind == "sessions":
+        gap = metric.timeout_minutes * 60
+        return f"""
+            SELECT account, day, count(*) FROM (
+                SELECT account, day, t_sec - lag(t_sec) OVER (
+                    PARTITION BY account, day, user_id ORDER BY t_sec) AS gap
+                FROM (SELECT DISTINCT account, day, user_id, t_sec FROM {matched})
+            ) WHERE gap IS NULL OR gap > {gap} GROUP BY ALL"""
+    per = "user_id, event" if metric.kind == "max_repeat" else "user_id"
+    return f"""
+        SELECT account, day, max(n) FROM (
+            SELECT account, day, {per}, count(*) AS n FROM {matched} GROUP BY ALL
+        ) GROUP BY ALL"""

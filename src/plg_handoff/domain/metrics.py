@@ -1,0 +1,207 @@
+"""Metric definitions: which events and properties become the daily figures triggers read.
+
+A definition selects events (by name, and by conditions on their properties) and says what a
+day keeps of them. Every kind is exact and independent of the order events arrive in, so any
+engine that follows these rules (the reference `UsageRollup`, the DuckDB ingestion) gives the
+same rollup:
+
+- `count`: how many distinct events matched (copies of one event count once, and an event
+  matches when any of its copies does);
+- `distinct`: how many distinct values `property` took among matching events;
+- `values`: those values themselves, the `limit` smallest (so a window can union them, e.g.
+  the departments active in a month);
+- `max_per_user`: the most matching events one user did that day (e.g. invites by one user);
+- `max_repeat`: the most times one user did the same matching event that day (bot checks);
+- `sessions`: visits, as Mixpanel counts them by default: a user's matching events with no
+  gap longer than `timeout_minutes` are one session, summed over users.
+
+A value is a property holding a non-empty string or an integer, read as text; anything else
+(absent, null, booleans, floats, objects) is no value. A copy of an event contributes its
+smallest value, so duplicates can never add values the event did not have."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, TypeGuard
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MetricKind = Literal["count", "distinct", "values", "max_per_user", "max_repeat", "sessions"]
+Scalar = str | bool | int
+MIN_ID, MAX_ID = -(2**63), 2**64 - 1  # integers a JSON engine reads exactly (BIGINT/UBIGINT)
+MAX_METRICS = 64  # a source's metrics share one 64-bit match mask per event in the ingestion
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    """One test on an event property; a definition's conditions must all hold. Give exactly one
+    of `equals`, `one_of`, `contains`, `at_least`, `exists`."""
+
+    property: str = Field(min_length=1)
+    equals: Scalar | None = Field(None, description="The property is exactly this JSON value.")
+    one_of: tuple[Scalar, ...] | None = Field(None, description="Equal to any of these.")
+    contains: tuple[str, ...] | None = Field(
+        None, description="A string property containing any of these (case-sensitive)."
+    )
+    at_least: float | None = Field(None, description="A JSON number ≥ this.")
+    exists: bool | None = Field(None, description="Present and not null (true), or not (false).")
+
+    @model_validator(mode="after")
+    def _exactly_one_test(self) -> Condition:
+        given = [
+            name
+            for name in ("equals", "one_of", "contains", "at_least", "exists")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of equals, one_of, contains, at_least, exists"
+                f" (got {', '.join(given) or 'none'})"
+            )
+        if self.contains is not None and not all(self.contains):
+            raise ValueError("contains: empty strings match everything; remove them")
+        return self
+
+    def holds(self, properties: Mapping[str, Any]) -> bool:
+        value = properties.get(self.property)
+        if self.exists is not None:
+            return (value is not None) is self.exists
+        if self.equals is not None:
+            return same_json_value(value, self.equals)
+        if self.one_of is not None:
+            return any(same_json_value(value, option) for option in self.one_of)
+        if self.contains is not None:
+            return isinstance(value, str) and any(part in value for part in self.contains)
+        assert self.at_least is not None  # noqa: S101  # the validator leaves no other case
+        return _json_number(value) and value >= self.at_least
+
+
+class MetricDefinition(_Strict):
+    kind: MetricKind
+    events: tuple[str, ...] = Field((), description="Event names; empty means every event.")
+    where: tuple[Condition, ...] = ()
+    property: str | None = Field(None, description="The property `distinct`/`values` read.")
+    limit: int = Field(10, ge=1, le=100, description="`values`: how many values a day keeps.")
+    timeout_minutes: int = Field(30, ge=1, le=1440, description="`sessions`: the idle gap.")
+
+    @model_validator(mode="after")
+    def _property_where_needed(self) -> MetricDefinition:
+        needs_property = self.kind in ("distinct", "values")
+        if needs_property and not self.property:
+            raise ValueError(f"a {self.kind} metric needs `property`")
+        if not needs_property and self.property is not None:
+            raise ValueError(f"a {self.kind} metric takes no `property`")
+        return self
+
+    def matches(self, name: str, properties: Mapping[str, Any]) -> bool:
+        return (not self.events or name in self.events) and all(
+            condition.holds(properties) for condition in self.where
+        )
+
+    def value(self, properties: Mapping[str, Any]) -> str | None:
+        return id_text(properties.get(self.property)) if self.property else None
+
+
+def same_json_value(value: object, expected: Scalar) -> bool:
+    """JSON equality without Python's 1 == True: a boolean only equals a boolean."""
+    if isinstance(expected, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(expected, bool) and value is expected
+    if isinstance(expected, int):
+        return isinstance(value, int) and value == expected
+    return isinstance(value, str) and value == expected
+
+
+def id_text(value: object) -> str | None:
+    """A property as an identifier: a non-empty string, or an integer a JSON engine reads
+    exactly; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if MIN_ID <= value <= MAX_ID else None
+    return value if isinstance(value, str) and value else None
+
+
+def _json_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _count(*events: str, where: tuple[Condition, ...] = ()) -> MetricDefinition:
+    return MetricDefinition(kind="count", events=events, where=where)
+
+
+_PAGE_EVENTS = ("Page Viewed", "$mp_web_page_view")
+
+
+def _path_contains(*parts: str) -> tuple[Condition, ...]:
+    return (Condition(property="path", contains=parts),)
+
+
+DEFAULT_METRICS: dict[str, MetricDefinition] = {
+    # feature: premium-feature interest, enterprise capability asks, workarounds, votes
+    "premium_blocks": _count("Premium Feature Blocked", "Upgrade Prompt Shown"),
+    "enterprise_requests": _count(
+        "Support Ticket Created",
+        where=(
+            Condition(
+                property="topic", one_of=("sso", "saml", "audit_log", "sla", "scim", "enterprise")
+            ),
+        ),
+    ),
+    "workaround_actions": _count("Data Imported", "Workflow Duplicated", "Content Copied"),
+    "feature_votes": _count(
+        "Feature Voted",
+        "Feature Request Commented",
+        where=(Condition(property="tier", equals="enterprise"),),
+    ),
+    "pricing_visits": _count(*_PAGE_EVENTS, where=_path_contains("/pricing")),
+    "enterprise_visits": _count(
+        *_PAGE_EVENTS, where=_path_contains("/enterprise", "/sso", "/security", "/admin")
+    ),
+    # team: invitations, admin roles, departments
+    "invites_sent": _count("User Invited"),
+    "invites_accepted": _count("Invite Accepted"),
+    "max_invites_by_one_user": MetricDefinition(kind="max_per_user", events=("User Invited",)),
+    "admin_role_changes": _count(
+        "Role Changed",
+        "Admin Role Requested",
+        where=(Condition(property="role", one_of=("admin", "owner")),),
+    ),
+    "departments": MetricDefinition(kind="values", property="department"),
+    # integration: integrations, API, exports, webhooks
+    "integrations_connected": _count("Integration Connected"),
+    "integrations": MetricDefinition(
+        kind="values", events=("Integration Connected",), property="integration", limit=20
+    ),
+    "api_requests": _count("API Request"),
+    "api_rate_limited": _count("API Request", where=(Condition(property="status", equals=429),)),
+    "webhooks_configured": _count("Webhook Created"),
+    "scheduled_exports": _count(
+        "Data Exported", where=(Condition(property="scheduled", equals=True),)
+    ),
+    "bulk_exports": _count(
+        "Data Exported",
+        where=(
+            Condition(property="scheduled", equals=False),
+            Condition(property="rows", at_least=10_000),
+        ),
+    ),
+    # real work (competitor audits have none)
+    "work_product": _count("Project Created", "Report Saved", "Dashboard Created"),
+    # time: visits
+    "sessions": MetricDefinition(kind="sessions"),
+    # bot and automation checks
+    "distinct_ips": MetricDefinition(kind="distinct", property="ip"),
+    "distinct_user_agents": MetricDefinition(kind="distinct", property="user_agent"),
+    "bot_agent_events": _count(
+        where=(
+            Condition(
+                property="user_agent",
+                contains=("bot", "Bot", "crawler", "spider", "Headless", "python-requests"),
+            ),
+        )
+    ),
+    "max_repeat": MetricDefinition(kind="max_repeat"),
+}
