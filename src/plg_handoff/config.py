@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plg_handoff.domain.metrics import DEFAULT_METRICS, MAX_METRICS, MetricDefinition
 from plg_handoff.domain.rules import RuleSet
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
@@ -36,6 +37,7 @@ def _parse_duration(value: object) -> object:
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 class _Section(BaseModel):
@@ -56,7 +58,13 @@ class TraitMapping(_Section):
 
     name: str = "name"
     plan: str = "plan"
-    limits: dict[str, str] = Field(default_factory=lambda: {"seats": "seat_limit"})
+    limits: dict[str, str] = Field(
+        default_factory=lambda: {
+            "seats": "seat_limit",
+            "storage_gb": "storage_limit_gb",
+            "api_calls": "api_call_limit",
+        }
+    )
     employees: str = "employees"
     arr_potential: str = "arr_potential"
     region: str = "region"
@@ -72,12 +80,31 @@ class _UsageSourceConfig(_Section):
     name: Name
     account_property: str = Field("account_id", description="The group key on events.")
     gauges: dict[str, str] = Field(
-        default_factory=lambda: {"seats": "seats_used"},
+        default_factory=lambda: {
+            "seats": "seats_used",
+            "storage_gb": "storage_used_gb",
+            "api_calls": "api_calls_month",
+        },
         description="Gauge name -> numeric event property; the day keeps the maximum.",
     )
+    metrics: dict[MetricName, MetricDefinition] = Field(
+        default_factory=dict,
+        description="Metric name -> definition, added to (or replacing) the default metrics.",
+    )
+    default_metrics: bool = Field(True, description="Start from domain.metrics.DEFAULT_METRICS.")
     traits: TraitMapping = TraitMapping()
     sync_interval: Duration = timedelta(minutes=5)
     window_days: int = Field(3, ge=1, le=90, description="Days re-pulled each cycle (today too).")
+
+    @model_validator(mode="after")
+    def _metrics_fit(self) -> _UsageSourceConfig:
+        if (count := len(self.metric_definitions())) > MAX_METRICS:
+            raise ValueError(f"at most {MAX_METRICS} metrics a source, got {count}")
+        return self
+
+    def metric_definitions(self) -> dict[str, MetricDefinition]:
+        """The metrics this source rolls up: the defaults (unless turned off) and its own."""
+        return {**(DEFAULT_METRICS if self.default_metrics else {}), **self.metrics}
 
 
 class FileSourceConfig(_UsageSourceConfig):
@@ -104,6 +131,23 @@ class MixpanelSourceConfig(_UsageSourceConfig):
     timeout: Duration = timedelta(minutes=5)
 
 
+class SegmentProfilesConfig(_Section):
+    """Account traits from Segment's Profile API (Unify), read for the accounts whose usage
+    changed; the access token comes from HANDOFF_SEGMENT_PROFILES_TOKEN."""
+
+    space_id: str = Field(min_length=1, description="The Unify space (spa_...).")
+    # The same as plg_handoff.connectors.segment.profiles.DEFAULT_BASE_URL (not imported:
+    # connectors depend on this module); a workspace in another region sets its own host.
+    base_url: HttpUrl = HttpUrl("https://profiles.segment.com")
+    max_per_second: float = Field(
+        100, gt=0, le=100, description="The Profile API's limit (100/s); sent at 90% of it."
+    )
+    timeout: Duration = timedelta(seconds=10)
+
+
+_S3_URL = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?")
+
+
 class SegmentSourceConfig(_UsageSourceConfig):
     """Segment messages received by the collector (`python -m plg_handoff.connectors.segment`)
     into its spool; the account of an event is `context.groupId`, or the user's last `group`."""
@@ -113,14 +157,46 @@ class SegmentSourceConfig(_UsageSourceConfig):
     archive_dir: Path | None = Field(
         None, description="A copy of Segment's storage archive (day/hour folders of .gz)."
     )
+    archive_url: str | None = Field(
+        None, description="The storage archive in S3 or an S3-compatible store: s3://bucket/prefix."
+    )
+    s3_endpoint_url: HttpUrl | None = Field(
+        None, description="An S3-compatible endpoint (MinIO, R2, ...); default AWS's for s3_region."
+    )
+    s3_region: str = Field("us-east-1", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    archive_cache_dir: Path | None = Field(
+        None,
+        description="Local mirror of archive_url; default <data_dir>/cache/segment-archive/<name>.",
+    )
     retention: Duration = Field(
         timedelta(days=7), description="How long pulled segments are kept for re-pulls."
     )
+    profiles: SegmentProfilesConfig | None = Field(
+        None, description="Profile API traits, merged over the `group` call traits."
+    )
+
+    @field_validator("archive_url")
+    @classmethod
+    def _s3_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        match = _S3_URL.fullmatch(url)
+        if match is None:
+            raise ValueError(
+                "archive_url must be s3://<bucket>/<prefix>, the bucket 3-63 lower-case letters, "
+                "digits, '.' or '-'"
+            )
+        prefix = (match["prefix"] or "").strip("/")
+        if prefix and any(part in {"", ".", ".."} for part in prefix.split("/")):
+            raise ValueError("archive_url: the prefix cannot have empty, '.' or '..' folders")
+        return url
 
     @model_validator(mode="after")
     def _has_an_input(self) -> SegmentSourceConfig:
-        if self.spool_dir is None and self.archive_dir is None:
-            raise ValueError("set spool_dir (the collector's spool) and/or archive_dir")
+        if self.spool_dir is None and self.archive_dir is None and self.archive_url is None:
+            raise ValueError(
+                "set spool_dir (the collector's spool), archive_dir and/or archive_url"
+            )
         return self
 
 
@@ -212,6 +288,10 @@ class Secrets(BaseSettings):
     mixpanel_service_account_secret: SecretStr | None = None
     mixpanel_project_secret: SecretStr | None = None
     segment_write_key: SecretStr | None = None
+    s3_access_key_id: SecretStr | None = None  # Segment's archive in S3 (archive_url)
+    s3_secret_access_key: SecretStr | None = None
+    s3_session_token: SecretStr | None = None  # temporary credentials only
+    segment_profiles_token: SecretStr | None = None
 
     def values(self) -> list[str]:
         """Every secret value, for the log redactor."""
@@ -264,6 +344,11 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
     if config.writeback.segment is not None and secrets.segment_write_key is None:
         needed.append(("HANDOFF_SEGMENT_WRITE_KEY", "[writeback.segment]"))
     for index, source in enumerate(config.sources):
+        if isinstance(source, SegmentSourceConfig) and source.profiles is not None:
+            if secrets.segment_profiles_token is None:
+                where = f"sources[{index}] ({source.name}), [sources.profiles]"
+                needed.append(("HANDOFF_SEGMENT_PROFILES_TOKEN", where))
+            continue
         if not isinstance(source, MixpanelSourceConfig):
             continue
         where = f"sources[{index}] ({source.name}), auth = '{source.auth}'"
@@ -274,6 +359,20 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
                 needed.append(("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME", where))
             if secrets.mixpanel_service_account_secret is None:
                 needed.append(("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET", where))
+    needed.extend(_s3_secrets(config, secrets))
+    return needed
+
+
+def _s3_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]:
+    needed: list[tuple[str, str]] = []
+    for index, source in enumerate(config.sources):
+        if not isinstance(source, SegmentSourceConfig) or source.archive_url is None:
+            continue
+        where = f"sources[{index}] ({source.name}), archive_url = '{source.archive_url}'"
+        if secrets.s3_access_key_id is None:
+            needed.append(("HANDOFF_S3_ACCESS_KEY_ID", where))
+        if secrets.s3_secret_access_key is None:
+            needed.append(("HANDOFF_S3_SECRET_ACCESS_KEY", where))
     return needed
 
 
@@ -300,6 +399,13 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     def resolve(path: Path) -> Path:
         return path if path.is_absolute() else (base_dir / path).resolve()
 
+    def cache_dir(source: SegmentSourceConfig) -> Path | None:
+        if source.archive_cache_dir is not None:
+            return resolve(source.archive_cache_dir)
+        if source.archive_url is None:
+            return None
+        return resolve(config.data_dir) / "cache" / "segment-archive" / source.name
+
     sources = tuple(
         source.model_copy(
             update={
@@ -312,6 +418,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
             update={
                 "spool_dir": resolve(source.spool_dir) if source.spool_dir else None,
                 "archive_dir": resolve(source.archive_dir) if source.archive_dir else None,
+                "archive_cache_dir": cache_dir(source),
             }
         )
         if isinstance(source, SegmentSourceConfig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client, TLSConfig
 from temporalio.worker import Worker
@@ -19,6 +20,7 @@ from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.workflows import ALL_WORKFLOWS
 
 EVALUATION_THREADS = 4
+HEARTBEAT_THROTTLE = timedelta(seconds=5)
 
 
 async def connect(config: Config, secrets: Secrets) -> Client:
@@ -81,4 +83,8 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         ],
         activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
         interceptors=[ConnectorErrorInterceptor()],
+        # The SDK forwards heartbeats at most every 0.8 times the heartbeat timeout (96 s for a
+        # pull): a pull killed within that time would resume from an old point. Every 5 s, a
+        # retried pull resumes close to where the crashed one got.
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )

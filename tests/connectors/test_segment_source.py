@@ -77,7 +77,7 @@ def test_archive_messages_roll_up_per_account(tmp_path: Path) -> None:
     }
     assert (result.read, result.accepted, result.duplicates) == (5, 2, 1)
     assert result.quarantined == {"missing_account": 1, "unparseable_json": 1}
-    traits, bad = source.traits()
+    traits, bad = source.traits(["acme"])
     assert bad == []
     assert traits["acme"].limits == {"seats": 10.0}
     assert traits["acme"].plan == "team"

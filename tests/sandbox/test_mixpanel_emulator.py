@@ -435,7 +435,7 @@ def test_default_data_set_is_the_simulator() -> None:
     first = DAY0 - timedelta(5)
     with MixpanelEmulator(project_id=PROJECT, username=USER, secret=SECRET, first_day=first) as mp:
         lines = list(source(mp).read([DAY0]))
-        traits, bad = source(mp).traits()
+        traits, bad = source(mp).traits([])
 
     accounts = population()
     expected = sum(len(list(day_events(a, DAY0, 5))) for a in accounts)
@@ -736,7 +736,7 @@ def test_nobody_listening_is_transient() -> None:
 
 def test_engage_pages_through_a_session() -> None:
     with emulator(profiles=profiles(2_345)) as mp:
-        traits, bad = source(mp).traits()
+        traits, bad = source(mp).traits([])
         calls = mp.calls
 
     assert bad == []
@@ -757,7 +757,7 @@ def test_engage_pages_through_a_session() -> None:
 
 def test_an_exact_multiple_of_the_page_size_stops_on_the_total() -> None:
     with emulator(profiles=profiles(2_000)) as mp:
-        traits, _ = source(mp).traits()
+        traits, _ = source(mp).traits(["acct-1"])  # the query returns every profile anyway
         assert len(traits) == 2_000
         assert len(mp.calls) == 2
 
@@ -765,7 +765,7 @@ def test_an_exact_multiple_of_the_page_size_stops_on_the_total() -> None:
 def test_the_trait_mapping_is_configurable() -> None:
     renamed = [{"$distinct_id": "acct-1", "$properties": {"Tier": "enterprise", "Seats Max": "40"}}]
     with emulator(profiles=renamed) as mp:
-        traits, _ = source(mp, traits={"plan": "Tier", "limits": {"seats": "Seats Max"}}).traits()
+        traits, _ = source(mp, traits={"plan": "Tier", "limits": {"seats": "Seats Max"}}).traits([])
 
     assert traits["acct-1"].plan == "enterprise"
     assert traits["acct-1"].limits == {"seats": 40.0}
@@ -780,7 +780,7 @@ def test_malformed_profiles_are_quarantined() -> None:
         {"$distinct_id": 44, "$properties": {"plan": "business"}},
     ]
     with emulator(profiles=mixed) as mp:
-        traits, bad = source(mp).traits()
+        traits, bad = source(mp).traits([])
 
     assert sorted(traits) == ["44", "acct-1"]
     assert [q.reason for q in bad] == ["bad_profile"] * 3
@@ -793,7 +793,7 @@ def test_malformed_profiles_are_quarantined() -> None:
 
 
 def test_no_data_group_id_means_no_traits_and_no_query(mixpanel: MixpanelEmulator) -> None:
-    assert source(mixpanel, data_group_id=None).traits() == ({}, [])
+    assert source(mixpanel, data_group_id=None).traits([]) == ({}, [])
     assert mixpanel.calls == []
 
 
@@ -819,7 +819,7 @@ def test_engage_honours_a_rate_limit_too(mixpanel: MixpanelEmulator) -> None:
     mixpanel.faults.rate_limit_next(1, retry_after_s=120)
 
     with pytest.raises(RateLimited) as caught:
-        source(mixpanel).traits()
+        source(mixpanel).traits([])
 
     assert caught.value.retry_after == 120
 

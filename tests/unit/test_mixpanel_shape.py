@@ -306,7 +306,7 @@ def test_traits_quarantines_bad_profiles(tmp_path: Path) -> None:
     ]
     path = tmp_path / "accounts.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    traits, bad = source(tmp_path / "usage", path).traits()
+    traits, bad = source(tmp_path / "usage", path).traits(["acme"])  # every profile comes back
     assert traits == {
         "acme": AccountTraits(plan="team", limits={"seats": 10.0}),
         "42": AccountTraits(name="Answer"),
@@ -322,8 +322,8 @@ def test_traits_quarantines_bad_profiles(tmp_path: Path) -> None:
 
 
 def test_traits_without_profile_file(tmp_path: Path) -> None:
-    assert source(tmp_path, None).traits() == ({}, [])
-    assert source(tmp_path, tmp_path / "missing.jsonl").traits() == ({}, [])
+    assert source(tmp_path, None).traits([]) == ({}, [])
+    assert source(tmp_path, tmp_path / "missing.jsonl").traits([]) == ({}, [])
 
 
 def test_read_every_jsonl_in_name_order_skipping_blank_lines(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import hashlib
 import json
@@ -35,8 +36,9 @@ log = get_logger(__name__)
 # Digests ride in the workflow result (~30 bytes an account); past this many accounts the
 # result would grow too large for history, and every account is signalled each cycle instead.
 MAX_DIGESTS = 30_000
+DIGEST_BYTES = 6  # 48 bits, 8 characters: a missed change is a 2**-48 chance per comparison
 SIGNAL_BATCH = 32  # signals in flight at once, and the unit of resumable progress
-HEARTBEAT_EVERY_S = 20  # the sync workflow's heartbeat timeout is 2 minutes
+HEARTBEAT_EVERY_S = 20  # at most; a quarter of the activity's heartbeat timeout if shorter
 
 
 @dataclass
@@ -44,8 +46,8 @@ class PullUsageInput:
     source: str
     end_day: str | None = None  # ISO date; defaults to today (UTC)
     window_days: int | None = None  # defaults to the source's window_days
-    previous_digests: str = ""  # the last completed pull's `digests`: unchanged accounts are
-    # not signalled again
+    previous_digests: str = ""  # the last completed pull's `digests`: traits are read only for
+    # accounts whose rollups changed since, and unchanged accounts are not signalled again
 
 
 @dataclass
@@ -63,9 +65,19 @@ class PullUsageResult:
     quarantine_file: str | None = None
     accounts: int = 0
     accounts_signalled: int = 0
-    accounts_unchanged: int = 0  # same rollups and traits as the last completed pull
+    accounts_unchanged: int = 0  # same rollups as the last completed pull, and same traits
+    # where they were read (traits are read for the accounts whose rollups changed)
     accounts_resumed: int = 0  # already signalled by an earlier attempt that crashed
-    digests: str = ""  # "account=digest" per account, newline-separated, for the next pull
+    digests: str = ""  # "account=usage:traits" digests per account, newline-separated, for the
+    # next pull
+
+
+@dataclass(frozen=True)
+class _Digests:
+    """One account's rollups digest, and its traits digest ("" until traits are read)."""
+
+    usage: str
+    traits: str = ""
 
 
 @dataclass
@@ -73,6 +85,7 @@ class _Pulled:
     result: PullUsageResult
     rollups: dict[str, list[DayRollup]]
     traits: dict[str, AccountTraits]
+    usage_digests: dict[str, str]
 
 
 class UsageActivities:
@@ -86,14 +99,17 @@ class UsageActivities:
         source = self._config.source(request.source)
         days = _window(request, source)
         progress = PullProgress(sorted(d.isoformat() for d in days))
+        previous = _unpack(request.previous_digests)
         keepalive = asyncio.create_task(_keep_heartbeating(progress))
         try:
-            pulled = await asyncio.to_thread(self._read_and_roll_up, source, days, progress)
+            pulled = await asyncio.to_thread(
+                self._read_and_roll_up, source, days, progress, previous
+            )
         finally:
             keepalive.cancel()
         result = pulled.result
-        digests = {a: _digest(d, pulled.traits.get(a)) for a, d in pulled.rollups.items()}
-        previous = _unpack(request.previous_digests)
+        digests = _current_digests(pulled, previous)
+        # Signalled: the rollups changed, or traits were read and they changed.
         changed = sorted(a for a, digest in digests.items() if previous.get(a) != digest)
         result.accounts_unchanged = len(digests) - len(changed)
         result.accounts_signalled = await self._fan_out(pulled, changed)
@@ -111,7 +127,11 @@ class UsageActivities:
         return result
 
     def _read_and_roll_up(
-        self, source_config: SourceConfig, days: list[date], progress: PullProgress
+        self,
+        source_config: SourceConfig,
+        days: list[date],
+        progress: PullProgress,
+        previous: dict[str, _Digests],
     ) -> _Pulled:
         source: UsageSource = load("source", source_config.kind)(source_config, self._secrets)
         wanted = progress.days
@@ -124,10 +144,14 @@ class UsageActivities:
                 files,
                 account_property=source_config.account_property,
                 gauges=source_config.gauges,
+                metrics=source_config.metric_definitions(),
                 days=wanted,
                 spill_dir=Path(tmp),
             )
-        traits, bad_profiles = source.traits()
+        usage = {account: _usage_digest(d) for account, d in ingested.rollups.items()}
+        # Traits (one API call an account for some sources) only where the rollups changed.
+        changed = sorted(a for a, digest in usage.items() if _usage_changed(previous, a, digest))
+        traits, bad_profiles = source.traits(changed)
         result = PullUsageResult(
             source=source_config.name,
             days=wanted,
@@ -142,7 +166,7 @@ class UsageActivities:
         if kept:
             directory = self._config.data_dir / "quarantine" / source_config.name
             result.quarantine_file = str(write_quarantine(directory, max(wanted), kept))
-        return _Pulled(result=result, rollups=ingested.rollups, traits=traits)
+        return _Pulled(result=result, rollups=ingested.rollups, traits=traits, usage_digests=usage)
 
     async def _fan_out(self, pulled: _Pulled, accounts: list[str]) -> int:
         """Signals the accounts (in id order) a batch at a time, heartbeating how far it got; a
@@ -185,23 +209,61 @@ async def _keep_heartbeating(progress: PullProgress) -> None:
     how far it got) well within the heartbeat timeout, however long the export is."""
     while True:
         activity.heartbeat(dataclasses.replace(progress))
-        await asyncio.sleep(HEARTBEAT_EVERY_S)
+        timeout = activity.info().heartbeat_timeout
+        await asyncio.sleep(
+            min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 4) if timeout else HEARTBEAT_EVERY_S
+        )
 
 
-def _digest(days: list[DayRollup], traits: AccountTraits | None) -> str:
-    payload = json.dumps(
-        [dataclasses.asdict(d) for d in days] + [dataclasses.asdict(traits) if traits else None],
-        sort_keys=True,
+def _usage_digest(days: list[DayRollup]) -> str:
+    return _digest([dataclasses.asdict(d) for d in days])
+
+
+def _traits_digest(traits: AccountTraits) -> str:
+    return _digest(dataclasses.asdict(traits))
+
+
+def _digest(value: object) -> str:
+    """URL-safe base64, so never ':' nor '=' (the separators of `_pack`)."""
+    raw = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()[:DIGEST_BYTES]
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _usage_changed(previous: dict[str, _Digests], account: str, digest: str) -> bool:
+    before = previous.get(account)
+    return before is None or before.usage != digest
+
+
+def _current_digests(pulled: _Pulled, previous: dict[str, _Digests]) -> dict[str, _Digests]:
+    """Each account's digests now; one whose traits were not read keeps its previous traits
+    digest, so only a change of its rollups signals it."""
+    digests = {}
+    for account, usage in pulled.usage_digests.items():
+        traits = pulled.traits.get(account)
+        before = previous.get(account)
+        if traits is not None:
+            digests[account] = _Digests(usage, _traits_digest(traits))
+        else:
+            digests[account] = _Digests(usage, before.traits if before else "")
+    return digests
+
+
+def _pack(digests: dict[str, _Digests]) -> str:
+    return "\n".join(
+        f"{account}={digest.usage}:{digest.traits}" for account, digest in sorted(digests.items())
     )
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _pack(digests: dict[str, str]) -> str:
-    return "\n".join(f"{account}={digest}" for account, digest in sorted(digests.items()))
-
-
-def _unpack(packed: str) -> dict[str, str]:
-    return dict(line.rsplit("=", 1) for line in packed.splitlines() if "=" in line)
+def _unpack(packed: str) -> dict[str, _Digests]:
+    """The packed digests; an entry of the older one-digest form (no ':') is left out, so that
+    account counts as changed once."""
+    digests = {}
+    for line in packed.splitlines():
+        account, equals, value = line.rpartition("=")
+        usage, colon, traits = value.partition(":")
+        if equals and colon:
+            digests[account] = _Digests(usage, traits)
+    return digests
 
 
 def _resume_point(days: list[str]) -> int:

@@ -34,8 +34,10 @@ class UsageSource(Protocol):
         (deleted after the pull); a local one returns its own files."""
         ...
 
-    def traits(self) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
-        """Account traits by account id, and the profiles that could not be read."""
+    def traits(self, accounts: Sequence[str]) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
+        """Account traits by account id for at least these accounts (a source may return more),
+        and the profiles that could not be read. Called after `export`. An account's traits
+        are returned whole or not at all: they replace what its workflow had."""
         ...
 
 

@@ -115,7 +115,9 @@ class MixpanelUsageSource:
             for line in lines:
                 yield parse_event_line(line.text, line.location, self._config.account_property)
 
-    def traits(self) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
+    def traits(self, accounts: Sequence[str]) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
+        """Every group profile: the Engage query pages through them all anyway."""
+        del accounts
         group = self._config.data_group_id
         traits: dict[str, AccountTraits] = {}
         bad: list[Quarantined] = []
