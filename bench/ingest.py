@@ -66,8 +66,10 @@ def generate(path: Path, events: int) -> None:
     )
 
 
-def ours(path: Path, events: int) -> dict[str, float]:
-    """The pull as the activity runs it: MixpanelUsageSource.export() over HTTP, then roll_up."""
+def ours(path: Path, events: int, metrics: bool = True) -> dict[str, float]:
+    """The pull as the activity runs it: MixpanelUsageSource.export() over HTTP, then roll_up
+    with the source's default metric mapping (or, `metrics=False`, only counts, users and
+    gauges: the work the baseline does)."""
     from plg_handoff.activities.ingest import roll_up
     from plg_handoff.config import parse_config
     from plg_handoff.connectors.mixpanel import MixpanelUsageSource
@@ -97,7 +99,7 @@ def ours(path: Path, events: int) -> dict[str, float]:
             files,
             account_property="account_id",
             gauges=config.sources[0].gauges,
-            metrics=config.sources[0].metric_definitions(),  # the default mapping
+            metrics=config.sources[0].metric_definitions() if metrics else {},
             days=DAYS,
             now=FIRST_DAY + 30 * 86_400,
             spill_dir=Path(work),
@@ -146,7 +148,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, path, events = args.child[0], Path(args.child[1]), int(args.child[2])
-        figures = (ours if kind == "ours" else baseline)(path, events)
+        measure = {
+            "ours": ours,
+            "ours-without-metrics": lambda p, n: ours(p, n, metrics=False),
+            "baseline": baseline,
+        }[kind]
+        figures = measure(path, events)
         figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(figures))
         return
@@ -164,16 +171,26 @@ def main() -> None:
             mine = child("ours", path, size)
             rss[size] = mine["peak_rss_mb"]
             print(
-                f"  ours:     {mine['seconds']:.2f}s  {size / mine['seconds']:,.0f} events/s  "
-                f"peak RSS {mine['peak_rss_mb']:.0f} MB  (HTTP download "
+                f"  ours, default metrics: {mine['seconds']:.2f}s  "
+                f"{size / mine['seconds']:,.0f} events/s  peak RSS {mine['peak_rss_mb']:.0f} MB  "
+                f"(HTTP download "
                 f"{mine['download_seconds']:.2f}s, {'fast' if mine['fast_path'] else 'exact'} path)"
             )
             if size != args.events:
                 continue
+            lean = child("ours-without-metrics", path, size)
+            print(
+                f"  ours, counts/users/gauges only: {lean['seconds']:.2f}s  "
+                f"{size / lean['seconds']:,.0f} events/s  peak RSS {lean['peak_rss_mb']:.0f} MB"
+            )
             base = child("baseline", path, size)
             print(
                 f"  baseline: {base['seconds']:.2f}s  {size / base['seconds']:,.0f} events/s  "
                 f"peak RSS {base['peak_rss_mb']:.0f} MB  (DuckDB read_ndjson GROUP BY)"
+            )
+            print(
+                f"  ratio without metrics (the baseline's own work): "
+                f"{base['seconds'] / lean['seconds']:.2f}"
             )
             ratio = base["seconds"] / mine["seconds"]
             events_per_s = size / mine["seconds"]

@@ -92,6 +92,12 @@ class _UsageSourceConfig(_Section):
         description="Metric name -> definition, added to (or replacing) the default metrics.",
     )
     default_metrics: bool = Field(True, description="Start from domain.metrics.DEFAULT_METRICS.")
+    known_events: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description="When set, events of other names than these and those the metrics read"
+        " are quarantined as `unknown_event`.",
+    )
     traits: TraitMapping = TraitMapping()
     sync_interval: Duration = timedelta(minutes=5)
     window_days: int = Field(3, ge=1, le=90, description="Days re-pulled each cycle (today too).")
@@ -101,6 +107,13 @@ class _UsageSourceConfig(_Section):
         if (count := len(self.metric_definitions())) > MAX_METRICS:
             raise ValueError(f"at most {MAX_METRICS} metrics a source, got {count}")
         return self
+
+    def known_event_names(self) -> tuple[str, ...] | None:
+        """`known_events` and every event a metric names; None (any event) when not set."""
+        if self.known_events is None:
+            return None
+        named = (e for metric in self.metric_definitions().values() for e in metric.events)
+        return tuple(sorted({*self.known_events, *named}))
 
     def metric_definitions(self) -> dict[str, MetricDefinition]:
         """The metrics this source rolls up: the defaults (unless turned off) and its own."""

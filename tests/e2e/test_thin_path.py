@@ -146,10 +146,18 @@ async def test_malformed_lines_are_counted_quarantined_and_the_cycle_completes(
 
     client = dev_env.client
     config = make_config(tmp_path, hubspot.url)
+    source = config.sources[0].model_copy(update={"known_events": ("Report Viewed",)})
+    config = config.model_copy(update={"sources": (source,)})
     today = datetime.now(UTC).date()
     good = usage_lines("acct-ok", today, users=2, seats_used=2)
     now = int(datetime.now(UTC).timestamp())
     bad = [
+        json.dumps(
+            {
+                "event": "Checkout Viewed",
+                "properties": {"time": now, "distinct_id": "u", "account_id": "acct-ok"},
+            }
+        ),
         "{not json",
         "[1, 2]",
         json.dumps({"event": "x"}),
@@ -176,6 +184,7 @@ async def test_malformed_lines_are_counted_quarantined_and_the_cycle_completes(
         "missing_properties": 1,
         "missing_time": 1,
         "not_an_object": 1,
+        "unknown_event": 1,
         "unparseable_json": 1,
     }
     assert result.accepted == len(good)

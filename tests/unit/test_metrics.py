@@ -217,3 +217,23 @@ def test_segment_context_fills_the_bot_and_team_properties() -> None:
     assert props["ip"] == "kept"  # the event's own property wins
     assert props["user_agent"] == "Mozilla/5.0"
     assert props["department"] == "finance"
+
+
+def test_known_events_include_every_event_a_metric_reads() -> None:
+    source = FileSourceConfig(kind="file", name="p", path=Path("u"))
+    assert source.known_event_names() is None  # any event is known
+    listed = source.model_copy(update={"known_events": ("Report Viewed",)})
+    known = listed.known_event_names()
+    assert known is not None
+    assert "Report Viewed" in known
+    assert "User Invited" in known  # read by the default invites_sent metric
+    assert "Checkout Viewed" not in known
+
+
+def test_known_events_cannot_be_an_empty_list(tmp_path: Path) -> None:
+    raw = {
+        "sources": [{"kind": "file", "name": "p", "path": "u", "known_events": []}],
+        "crm": {"kind": "hubspot"},
+    }
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.known_events"):
+        parse_config(raw, base_dir=tmp_path)

@@ -361,3 +361,16 @@ def test_read_single_file_and_missing_path(tmp_path: Path) -> None:
     path.write_text(line(distinct_id="x") + "\n", encoding="utf-8")
     assert [p.events[0].distinct_id for p in source(path).read([])] == ["x"]
     assert list(source(tmp_path / "nope").read([])) == []
+
+
+def test_unknown_events_are_quarantined_only_when_known_events_are_listed() -> None:
+    raw = line("Checkout Viewed")
+    known = ("Report Viewed",)
+    assert parse_event_line(raw, LOC, "account_id", now=NOW).quarantined is None
+    quarantined = parse_event_line(raw, LOC, "account_id", now=NOW, known_events=known).quarantined
+    assert quarantined == Quarantined("unknown_event", raw, LOC, "Checkout Viewed")
+    # a line with worse problems keeps its first reason
+    bad_time = line("Checkout Viewed", time="soon")
+    parsed = parse_event_line(bad_time, LOC, "account_id", now=NOW, known_events=known)
+    assert parsed.quarantined is not None
+    assert parsed.quarantined.reason == "bad_time"

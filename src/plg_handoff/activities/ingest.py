@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,7 @@ def roll_up(
     gauges: Mapping[str, str],
     days: Sequence[str],
     metrics: Mapping[str, MetricDefinition] | None = None,
+    known_events: Collection[str] | None = None,
     now: float | None = None,
     spill_dir: Path | None = None,
     fast: bool = True,
@@ -82,7 +83,8 @@ def roll_up(
                 connection.execute(setting)
             result.path = "fast"
             sql = MetricSql(dict(metrics or {}))
-            args = (files, account_property, gauges, sql, latest, days)
+            known = None if known_events is None else tuple(known_events)
+            args = (files, account_property, gauges, sql, known, latest, days)
             if not (fast and _fast_path(connection, result, *args)):
                 result.path = "exact"
                 connection.execute(_classify_sql(*args))
@@ -90,6 +92,14 @@ def roll_up(
         finally:
             connection.close()
     return result
+
+
+def _is_known(event: str, known_events: tuple[str, ...] | None) -> str:
+    """SQL: the event name (an SQL expression) is a known event; any name is when no list of
+    known events is configured."""
+    if known_events is None:
+        return "true"
+    return f"coalesce({event} IN ({', '.join(map(sql_string, known_events)) or 'NULL'}), false)"
 
 
 _NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
@@ -114,6 +124,7 @@ def _fast_path(
     account_property: str,
     gauges: Mapping[str, str],
     metrics: MetricSql,
+    known_events: tuple[str, ...] | None,
     latest: int,
     days: Sequence[str],
 ) -> bool:
@@ -156,6 +167,7 @@ def _fast_path(
                         AND t_type IN {_NUMBER_TYPES} AND isfinite(t_num)
                         AND (u_type IN {_ID_TYPES} OR (u_type = 'VARCHAR' AND user_id <> ''))
                         AND (a_type IN {_ID_TYPES} OR (a_type = 'VARCHAR' AND account <> ''))
+                        AND {_is_known("event", known_events)}
                         AS clean,
                     event, user_id, account,
                     CASE WHEN i_type IN {_ID_TYPES} OR (i_type = 'VARCHAR' AND i_text <> '')
@@ -211,6 +223,7 @@ def _classify_sql(
     account_property: str,
     gauges: Mapping[str, str],
     metrics: MetricSql,
+    known_events: tuple[str, ...] | None,
     latest: int,
     days: Sequence[str],
 ) -> str:
@@ -294,6 +307,7 @@ def _classify_sql(
                 WHEN t_sec < {EARLIEST_EVENT} OR t_sec > {latest} THEN 'impossible_time'
                 WHEN NOT coalesce({id_like.format("u_raw")}, false) THEN 'missing_distinct_id'
                 WHEN len(accounts) = 0 THEN 'missing_account'
+                WHEN NOT {_is_known("(ev->>'$')", known_events)} THEN 'unknown_event'
             END AS reason
         FROM s
     )

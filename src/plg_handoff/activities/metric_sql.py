@@ -133,27 +133,29 @@ class MetricSql:
     ) -> None:
         """Fills each day's `metrics` and `values` from `counted`: one row per distinct event
         with account, day, event, user_id, t_sec and the folded `mask` and `v_<k>`."""
-        simple = [
-            (index, name, metric)
-            for index, (name, metric) in enumerate(self.metrics.items())
-            if metric.kind in ("count", "distinct", "values")
+        counts = [
+            (index, name)
+            for index, (name, m) in enumerate(self.metrics.items())
+            if m.kind == "count"
         ]
-        if simple:
-            figures = ", ".join(_simple_figure(i, m) for i, _, m in simple)
+        if counts:
+            figures = ", ".join(f"count(*) FILTER (WHERE {_matched(i)})" for i, _ in counts)
             for account, iso, *found in connection.execute(
                 f"SELECT account, day, {figures} FROM {counted} GROUP BY ALL"
             ).fetchall():
                 rollup = day(account, iso)
-                for (_, name, metric), figure in zip(simple, found, strict=True):
-                    if metric.kind == "values" and figure:
-                        rollup.values[name] = [str(v) for v in figure]
-                    elif metric.kind != "values" and figure:
-                        rollup.metrics[name] = int(figure)
+                rollup.metrics.update(
+                    (name, n) for (_, name), n in zip(counts, found, strict=True) if n
+                )
         for index, (name, metric) in enumerate(self.metrics.items()):
-            if metric.kind in ("max_per_user", "max_repeat", "sessions"):
-                for account, iso, figure in connection.execute(
-                    _per_user_sql(index, metric, counted)
-                ).fetchall():
+            if metric.kind == "count":
+                continue
+            for account, iso, figure in connection.execute(
+                _figure_sql(index, metric, counted)
+            ).fetchall():
+                if metric.kind == "values":
+                    day(account, iso).values[name] = [str(v) for v in figure]
+                else:
                     day(account, iso).metrics[name] = int(figure)
 
 
@@ -161,24 +163,28 @@ def _matched(index: int) -> str:
     return f"(mask & {1 << index}::UBIGINT) <> 0"
 
 
-def _simple_figure(index: int, metric: MetricDefinition) -> str:
-    if metric.kind == "count":
-        return f"count(*) FILTER (WHERE {_matched(index)})"
-    if metric.kind == "distinct":
-        return f"count(DISTINCT v_{index})"
-    return f"list_sort(list_distinct(list(v_{index})))[1:{metric.limit}]"
-
-
-def _per_user_sql(index: int, metric: MetricDefinition, counted: str) -> str:
+def _figure_sql(index: int, metric: MetricDefinition, counted: str) -> str:
+    """(account, day, figure) rows of one metric; days where it is zero are left out."""
+    if metric.kind in ("distinct", "values"):
+        figure = (
+            "count(*)" if metric.kind == "distinct" else f"list(v ORDER BY v)[1:{metric.limit}]"
+        )
+        return f"""
+            SELECT account, day, {figure} FROM (
+                SELECT DISTINCT account, day, v_{index} AS v FROM {counted}
+            ) WHERE v IS NOT NULL GROUP BY ALL"""
     matched = f"(SELECT * FROM {counted}) WHERE {_matched(index)}"
     if metric.kind == "sessions":
-        gap = metric.timeout_minutes * 60
+        timeout = metric.timeout_minutes * 60
+        # A user's visits: one, plus one for each gap longer than the timeout between events
+        # in time order (events at the same second are 0 apart).
         return f"""
-            SELECT account, day, count(*) FROM (
-                SELECT account, day, t_sec - lag(t_sec) OVER (
-                    PARTITION BY account, day, user_id ORDER BY t_sec) AS gap
-                FROM (SELECT DISTINCT account, day, user_id, t_sec FROM {matched})
-            ) WHERE gap IS NULL OR gap > {gap} GROUP BY ALL"""
+            SELECT account, day, sum(1 + len(list_filter(
+                list_zip(ts[2:], ts[:-1]), lambda pair: pair[1] - pair[2] > {timeout}
+            ))) FROM (
+                SELECT account, day, user_id, list(t_sec ORDER BY t_sec) AS ts
+                FROM {matched} GROUP BY ALL
+            ) GROUP BY ALL"""
     per = "user_id, event" if metric.kind == "max_repeat" else "user_id"
     return f"""
         SELECT account, day, max(n) FROM (

@@ -145,6 +145,7 @@ class UsageActivities:
                 account_property=source_config.account_property,
                 gauges=source_config.gauges,
                 metrics=source_config.metric_definitions(),
+                known_events=source_config.known_event_names(),
                 days=wanted,
                 spill_dir=Path(tmp),
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from plg_handoff.connectors.base import ParsedLine, Quarantined
@@ -17,9 +17,14 @@ MS_THRESHOLD = 100_000_000_000  # beyond this an epoch is in milliseconds
 
 
 def parse_event_line(
-    raw: str, location: str, account_property: str, now: float | None = None
+    raw: str,
+    location: str,
+    account_property: str,
+    now: float | None = None,
+    known_events: Collection[str] | None = None,
 ) -> ParsedLine:
-    """One line of `/api/2.0/export` output: `{"event":..., "properties":{"time":...,...}}`."""
+    """One line of `/api/2.0/export` output: `{"event":..., "properties":{"time":...,...}}`.
+    With `known_events`, an event of another name is quarantined as `unknown_event`."""
 
     def bad(reason: str, detail: str = "") -> ParsedLine:
         return ParsedLine(quarantined=Quarantined(reason, raw, location, detail))
@@ -50,6 +55,8 @@ def parse_event_line(
     accounts = _account_ids(props.get(account_property))
     if not accounts:
         return bad("missing_account", f"no {account_property!r} property")
+    if known_events is not None and name not in known_events:
+        return bad("unknown_event", name)
     insert_id = props.get("$insert_id")
     events = tuple(
         UsageEvent(
