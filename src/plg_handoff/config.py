@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plg_handoff.domain.metrics import DEFAULT_METRICS, MAX_METRICS, MetricDefinition
-from plg_handoff.domain.rules import RuleSet
+from plg_handoff.domain.ruleset import RuleSet
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

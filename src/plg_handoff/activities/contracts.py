@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from plg_handoff.domain.triggers import Evaluation
+from plg_handoff.domain.engine import Evaluation
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 ACCOUNT_WORKFLOW = "AccountWorkflow"

@@ -20,7 +20,7 @@ from plg_handoff.activities.contracts import (
 )
 from plg_handoff.config import Config
 from plg_handoff.connectors.base import CrmConnector, FollowUp, OpportunityDraft, TaskSpec
-from plg_handoff.domain.triggers import Evaluation, FiredTrigger
+from plg_handoff.domain.engine import Evaluation, FiredTrigger
 from plg_handoff.domain.usage import AccountTraits
 from plg_handoff.logs import get_logger
 

@@ -9,7 +9,7 @@ from datetime import date
 from temporalio import activity
 
 from plg_handoff.config import Config
-from plg_handoff.domain.triggers import Evaluation, evaluate
+from plg_handoff.domain.engine import Evaluation, evaluate
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Strict(BaseModel):
+class RuleModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class QuotaSpec(_Strict):
+class QuotaSpec(RuleModel):
     """A plan quota: a usage gauge compared with the plan limit held in the account's traits."""
 
     gauge: str = Field(description="Gauge name from the usage rollup, e.g. 'seats'.")
@@ -17,25 +17,20 @@ class QuotaSpec(_Strict):
     unit: str = Field(description="How a rep reads the figure, e.g. 'seats'.")
 
 
-class LimitApproachingRule(_Strict):
+class TriggerRule(RuleModel):
+    """What every trigger's rule has; each trigger adds its thresholds and windows."""
+
     enabled: bool = True
-    threshold: float = Field(0.8, gt=0, le=1, description="Fraction of the plan limit in use.")
-    conversion: float = Field(0.375, gt=0, le=1, description="Expected conversion rate.")
-    tier: int = Field(2, ge=1, le=3)
-    rate_window_days: int = Field(7, ge=2, le=90, description="Days used for days-to-limit.")
-    quotas: tuple[QuotaSpec, ...] = (
-        QuotaSpec(gauge="seats", limit="seats", unit="seats"),
-        QuotaSpec(gauge="storage_gb", limit="storage_gb", unit="GB of storage"),
-        QuotaSpec(gauge="api_calls", limit="api_calls", unit="API calls this month"),
-    )
+    conversion: float = Field(gt=0, le=1, description="Expected conversion rate (scoring).")
+    tier: int = Field(ge=1, le=3, description="1 immediate, 2 same day, 3 weekly digest.")
 
 
-class ValueBand(_Strict):
+class ValueBand(RuleModel):
     min_arr: float = Field(ge=0)
     points: float = Field(gt=0)
 
 
-class ScoringRule(_Strict):
+class ScoringRule(RuleModel):
     value_bands: tuple[ValueBand, ...] = (
         ValueBand(min_arr=0, points=1),
         ValueBand(min_arr=10_000, points=2),
@@ -46,8 +41,3 @@ class ScoringRule(_Strict):
         ValueBand(min_arr=250_000, points=10),
     )
     urgency_decay_per_day: float = Field(0.8, gt=0, le=1)
-
-
-class RuleSet(_Strict):
-    limit_approaching: LimitApproachingRule = LimitApproachingRule()
-    scoring: ScoringRule = ScoringRule()

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         EvaluateInput,
         EvaluateResult,
     )
-    from plg_handoff.domain.triggers import Evaluation
+    from plg_handoff.domain.engine import Evaluation
     from plg_handoff.workflows.handoff import HandoffInput, HandoffWorkflow
 
 RETENTION_DAYS = 400  # long enough for the longest trigger window (6+ months active)

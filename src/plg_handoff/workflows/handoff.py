@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from plg_handoff.activities.evaluate import HandoffPolicy
     from plg_handoff.activities.writeback import AnnounceInput, WritebackActivities
-    from plg_handoff.domain.triggers import Evaluation
+    from plg_handoff.domain.engine import Evaluation
     from plg_handoff.domain.usage import AccountTraits
 
 CRM_CALL_TIMEOUT = timedelta(minutes=2)
