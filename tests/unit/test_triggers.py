@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from plg_handoff.domain.engine import Evaluation, FiredTrigger, evaluate
 from plg_handoff.domain.ruleset import RuleSet
 from plg_handoff.domain.triggers.volume import LimitApproachingRule
-from plg_handoff.domain.engine import Evaluation, FiredTrigger, evaluate
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 TODAY = date(2024, 5, 10)
