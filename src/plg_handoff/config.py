@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from datetime import timedelta
@@ -313,6 +314,14 @@ class Secrets(BaseSettings):
             for value in self.__dict__.values()
             if isinstance(value, SecretStr) and value.get_secret_value()
         ]
+
+
+def config_json_schema() -> str:
+    """The configuration file's JSON Schema (`handoff schema`), for editors to check TOML."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "plg-handoff configuration (handoff.toml)"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 class ConfigError(Exception):

@@ -12,6 +12,10 @@ from plg_handoff.domain.usage import AccountTraits, DayRollup
 ACCOUNT_WORKFLOW = "AccountWorkflow"
 USAGE_SIGNAL = "usage"
 HANDOFF_CLOSED_SIGNAL = "handoff_closed"
+EVIDENCE_SIGNAL = "evidence_updated"
+SNOOZE_UPDATE = "snooze"
+DISQUALIFY_UPDATE = "disqualify"
+REQUALIFY_UPDATE = "requalify"
 OWNER_POOL_WORKFLOW = "OwnerPoolWorkflow"
 NEXT_OWNER_UPDATE = "next_owner"
 
@@ -47,6 +51,42 @@ class AccountState:
     cooldown_s: float = 0.0
     needs_evaluation: bool = False
     last_evaluation: Evaluation | None = None
+    snoozed_until: str | None = None  # ISO datetime: no handoff opens before
+    disqualified: bool = False  # no handoff opens until requalified
+    hold_reason: str | None = None  # the operator's reason for the snooze or disqualification
+    evidence_sent: list[str] = field(default_factory=list)  # what the open handoff was last told
+
+
+@dataclass
+class SnoozeRequest:
+    """No handoff for this account for `days` days; evaluations go on and stay visible."""
+
+    days: int
+    reason: str
+    by: str = "operator"
+
+
+@dataclass
+class DisqualifyRequest:
+    """No handoff for this account until it is requalified."""
+
+    reason: str
+    by: str = "operator"
+
+
+@dataclass
+class RequalifyRequest:
+    """Lifts a snooze or a disqualification; the account is evaluated again at once."""
+
+    reason: str
+    by: str = "operator"
+
+
+@dataclass
+class EvidenceUpdate:
+    """The open handoff's account fired again: the opportunity gets the new evidence."""
+
+    evaluation: Evaluation
 
 
 @dataclass

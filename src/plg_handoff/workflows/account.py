@@ -7,17 +7,26 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from plg_handoff import search_attributes as sa
     from plg_handoff.activities.contracts import (
         ACCOUNT_WORKFLOW,
+        DISQUALIFY_UPDATE,
+        EVIDENCE_SIGNAL,
         HANDOFF_CLOSED_SIGNAL,
+        REQUALIFY_UPDATE,
+        SNOOZE_UPDATE,
         USAGE_SIGNAL,
         AccountInput,
         AccountState,
+        DisqualifyRequest,
+        EvidenceUpdate,
         HandoffClosed,
+        RequalifyRequest,
+        SnoozeRequest,
         UsageUpdate,
         handoff_workflow_id,
     )
@@ -31,6 +40,11 @@ with workflow.unsafe.imports_passed_through():
 
 RETENTION_DAYS = 400  # long enough for the longest trigger window (6+ months active)
 SIGNALS_BEFORE_CONTINUE_AS_NEW = 1_000
+MAX_SNOOZE_DAYS = 365
+# Added while accounts were running: before it any fired trigger opened a handoff; after it the
+# engine's decision (multiple-signal rule, filters, segment motion) does, operators can hold an
+# account, and an open handoff hears of new evidence.
+PQL_DECISION_PATCH = "pql-decision"
 
 
 @dataclass
@@ -45,6 +59,7 @@ class AccountSummary:
     latest_day: str | None
     last_evaluation: Evaluation | None = None
     handoffs: list[str] = field(default_factory=list)
+    held: str | None = None  # why no handoff can open now (snoozed, disqualified), if so
 
 
 @workflow.defn(name=ACCOUNT_WORKFLOW)
@@ -109,7 +124,59 @@ class AccountWorkflow:
             latest_day=days[-1] if days else None,
             last_evaluation=self._state.last_evaluation,
             handoffs=[handoff_workflow_id(self._id, e) for e in range(1, self._state.episode + 1)],
+            held=self._held(),
         )
+
+    @workflow.update(name=SNOOZE_UPDATE)
+    def snooze(self, request: SnoozeRequest) -> AccountSummary:
+        until = workflow.now() + timedelta(days=request.days)
+        self._state.snoozed_until = until.isoformat()
+        self._state.hold_reason = f"{request.reason.strip()} (by {request.by})"
+        workflow.logger.info(
+            "account.snoozed", extra={"until": self._state.snoozed_until, "by": request.by}
+        )
+        return self.state()
+
+    @snooze.validator
+    def _validate_snooze(self, request: SnoozeRequest) -> None:
+        _require_reason(request.reason)
+        if not 1 <= request.days <= MAX_SNOOZE_DAYS:
+            raise ValueError(f"days must be 1 to {MAX_SNOOZE_DAYS}, got {request.days}")
+
+    @workflow.update(name=DISQUALIFY_UPDATE)
+    def disqualify(self, request: DisqualifyRequest) -> AccountSummary:
+        self._state.disqualified = True
+        self._state.hold_reason = f"{request.reason.strip()} (by {request.by})"
+        workflow.logger.info("account.disqualified", extra={"by": request.by})
+        return self.state()
+
+    @disqualify.validator
+    def _validate_disqualify(self, request: DisqualifyRequest) -> None:
+        _require_reason(request.reason)
+
+    @workflow.update(name=REQUALIFY_UPDATE)
+    def requalify(self, request: RequalifyRequest) -> AccountSummary:
+        state = self._state
+        state.disqualified = False
+        state.snoozed_until = None
+        state.hold_reason = None
+        state.needs_evaluation = True
+        workflow.logger.info("account.requalified", extra={"by": request.by})
+        return self.state()
+
+    @requalify.validator
+    def _validate_requalify(self, request: RequalifyRequest) -> None:
+        _require_reason(request.reason)
+        if not self._state.disqualified and self._state.snoozed_until is None:
+            raise ValueError("the account is neither snoozed nor disqualified")
+
+    def _held(self) -> str | None:
+        state = self._state
+        if state.disqualified:
+            return f"disqualified: {state.hold_reason}"
+        if state.snoozed_until and workflow.now() < datetime.fromisoformat(state.snoozed_until):
+            return f"snoozed until {state.snoozed_until}: {state.hold_reason}"
+        return None
 
     async def _evaluate(self) -> None:
         result: EvaluateResult = await workflow.execute_local_activity_method(
@@ -123,9 +190,35 @@ class AccountWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
         )
         self._state.last_evaluation = result.evaluation
+        if workflow.patched(PQL_DECISION_PATCH):
+            await self._act_on(result)
+            return
         if not result.evaluation.fired or self._state.open_handoff or self._cooling_down():
             return
         await self._open_handoff(result)
+
+    async def _act_on(self, result: EvaluateResult) -> None:
+        """One open handoff per account: while it is open, new evidence updates it; otherwise a
+        handoff opens when the engine hands the account to sales and nothing holds it back."""
+        state = self._state
+        evaluation = result.evaluation
+        if state.open_handoff is not None:
+            evidence = [line for fired in evaluation.fired for line in fired.evidence]
+            if evaluation.fired and evidence != state.evidence_sent:
+                state.evidence_sent = evidence
+                await self._tell_handoff(state.open_handoff, EvidenceUpdate(evaluation))
+            return
+        if not evaluation.hand_off or self._cooling_down() or self._held() is not None:
+            return
+        state.evidence_sent = [line for fired in evaluation.fired for line in fired.evidence]
+        await self._open_handoff(result)
+
+    async def _tell_handoff(self, workflow_id: str, update: EvidenceUpdate) -> None:
+        handoff = workflow.get_external_workflow_handle(workflow_id)
+        try:
+            await handoff.signal(EVIDENCE_SIGNAL, update)
+        except ApplicationError:
+            workflow.logger.warning("account.handoff_gone", extra={"handoff": workflow_id})
 
     async def _open_handoff(self, result: EvaluateResult) -> None:
         state = self._state
@@ -175,3 +268,8 @@ class AccountWorkflow:
             self._signals >= SIGNALS_BEFORE_CONTINUE_AS_NEW
             or workflow.info().is_continue_as_new_suggested()
         )
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ValueError("say why: operators after you will read the reason")

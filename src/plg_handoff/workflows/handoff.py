@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from plg_handoff import search_attributes as sa
     from plg_handoff.activities.contracts import (
+        EVIDENCE_SIGNAL,
         HANDOFF_CLOSED_SIGNAL,
+        EvidenceUpdate,
         HandoffClosed,
         account_workflow_id,
         handoff_workflow_id,
@@ -73,6 +76,7 @@ class HandoffStatus:
     writeback_error: str | None = None
     blocked_reason: str | None = None
     blocked_details: list[str] = field(default_factory=list)
+    evidence_updates: int = 0  # times the opportunity got newer evidence while open
 
 
 @workflow.defn
@@ -80,22 +84,27 @@ class HandoffWorkflow:
     def __init__(self) -> None:
         self._status: HandoffStatus | None = None
         self._retry_requested = False
+        self._facts: HandoffFacts | None = None
+        self._newer_evidence: Evaluation | None = None
 
     @workflow.run
     async def run(self, request: HandoffInput) -> HandoffStatus:
         key = handoff_workflow_id(request.account_id, request.episode)
         status = self._status = HandoffStatus(key, "opened", workflow.now())
-        facts = HandoffFacts(key, request.account_id, request.traits, request.evaluation)
-        lead = facts.lead
-        workflow.upsert_search_attributes(
-            [
-                sa.ACCOUNT_ID.value_set(request.account_id),
-                sa.TRIGGER.value_set(lead.trigger),
-                sa.HANDOFF_STAGE.value_set("opened"),
-                sa.PQL_SCORE.value_set(lead.score),
-                sa.SIGNAL_AT.value_set(status.signal_at),
-            ]
+        facts = self._facts = HandoffFacts(
+            key, request.account_id, request.traits, request.evaluation
         )
+        lead = facts.lead
+        attributes: list[SearchAttributeUpdate[Any]] = [
+            sa.ACCOUNT_ID.value_set(request.account_id),
+            sa.TRIGGER.value_set(lead.trigger),
+            sa.HANDOFF_STAGE.value_set("opened"),
+            sa.PQL_SCORE.value_set(lead.score),
+            sa.SIGNAL_AT.value_set(status.signal_at),
+        ]
+        if request.evaluation.segment:
+            attributes.append(sa.SEGMENT.value_set(request.evaluation.segment))
+        workflow.upsert_search_attributes(attributes)
         await self._assign_until_done(facts, request.policy)
         if workflow.patched(SEGMENT_WRITEBACK_PATCH):
             await self._announce(facts)
@@ -149,6 +158,29 @@ class HandoffWorkflow:
                 "handoff.writeback_failed",
                 extra={"handoff": facts.handoff_key, "error": status.writeback_error},
             )
+
+    @workflow.signal(name=EVIDENCE_SIGNAL)
+    def evidence_updated(self, update: EvidenceUpdate) -> None:
+        """The account fired again while this handoff is open: the opportunity gets the newer
+        evidence at the next follow-up check instead of a second opportunity opening."""
+        if update.evaluation.lead is not None:
+            self._newer_evidence = update.evaluation
+
+    async def _refresh_evidence(self) -> None:
+        status = self._require_status()
+        newer, facts = self._newer_evidence, self._facts
+        if newer is None or facts is None or status.owner_id is None:
+            return
+        self._newer_evidence = None
+        self._facts = facts = HandoffFacts(facts.handoff_key, facts.account_id, facts.traits, newer)
+        await workflow.execute_activity_method(
+            CrmActivities.upsert_opportunity,
+            UpsertOpportunityInput(facts, status.owner_id),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        status.evidence_updates += 1
+        workflow.upsert_search_attributes([sa.PQL_SCORE.value_set(facts.lead.score)])
 
     @workflow.signal
     def retry(self, request: RetryRequest) -> None:
@@ -204,6 +236,7 @@ class HandoffWorkflow:
             await workflow.sleep(min(poll, remaining))
             if workflow.now() >= deadline:
                 continue
+            await self._refresh_evidence()
             seen = await workflow.execute_activity_method(
                 CrmActivities.read_follow_up,
                 FollowUpInput(status.opportunity_id or "", status.task_id),
