@@ -1,4 +1,6 @@
-"""`evaluate()` and the `limit_approaching` trigger: boundaries, evidence, score, properties."""
+"""`evaluate()` and the `limit_approaching` trigger: boundaries, evidence, score, properties.
+
+At or over the limit is `limit_reached`'s (tests/unit/test_triggers_volume.py), not this one's."""
 
 from __future__ import annotations
 
@@ -238,8 +240,14 @@ def test_score_hand_computed_values() -> None:
     assert only_trigger(run(traits(10, 25_000), days(9, 9))).score == 9.0
 
 
-def test_signal_in_the_future_counts_as_today() -> None:
-    fired = only_trigger(run(traits(10, 60_000), days(9), today=TODAY - timedelta(days=3)))
+def test_rollups_after_today_are_not_read() -> None:
+    """An evaluation as of an earlier day sees that day's usage only: a later rollup neither
+    fires the trigger nor moves `fired_on` past the day evaluated."""
+    earlier = TODAY - timedelta(days=3)
+    assert run(traits(10, 60_000), days(9), today=earlier).fired == []
+    fired = only_trigger(run(traits(10, 60_000), days(5, 9, 5, 5, 5), today=earlier))
+    assert fired.fired_on == earlier.isoformat()
+    assert fired.figures["seats_used"] == 9.0
     assert fired.score == 18.75
 
 
@@ -314,10 +322,15 @@ def test_evaluate_never_raises_on_finite_state(
         "a", AccountTraits(limits=limits, arr_potential=arr_potential), series, DEFAULT_RULES, today
     )
     for fired in evaluation.fired:
-        assert fired.trigger == "limit_approaching"
-        assert fired.figures["seats_limit"] == limits["seats"]
-        assert fired.figures["seats_used"] / fired.figures["seats_limit"] >= 0.8
         assert fired.score >= 0
+        assert fired.fired_on <= today.isoformat()
+        if fired.trigger in ("limit_approaching", "limit_reached"):
+            assert fired.figures["seats_limit"] == limits["seats"]
+            share = fired.figures["seats_used"] / fired.figures["seats_limit"]
+            if fired.trigger == "limit_approaching":
+                assert 0.8 <= share < 1
+            else:
+                assert share >= 1
 
 
 moderate = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
@@ -335,7 +348,8 @@ def test_raising_latest_gauge_never_removes_trigger_or_lowers_used(
     before = run(traits(limit), days(*values))
     raised = [*values[:-1], values[-1] + increase]
     after = run(traits(limit), days(*raised))
-    if before.fired:
+    if before.fired:  # limit_approaching, or limit_reached once the raise reaches the limit
         assert len(after.fired) == 1
+        assert after.fired[0].trigger in ("limit_approaching", "limit_reached")
         assert after.fired[0].figures["seats_used"] >= before.fired[0].figures["seats_used"]
         assert after.fired[0].figures["seats_used"] == values[-1] + increase

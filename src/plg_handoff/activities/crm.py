@@ -173,7 +173,7 @@ def opportunity_draft(facts: HandoffFacts, owner_id: str) -> OpportunityDraft:
         triggers=tuple(f.trigger for f in facts.evaluation.fired),
         evidence=tuple(line for f in facts.evaluation.fired for line in f.evidence),
         score=lead.score,
-        tier=lead.tier,
+        tier=facts.evaluation.tier or lead.tier,
         plan=facts.traits.plan,
         amount=facts.traits.arr_potential,
     )
@@ -183,14 +183,22 @@ def owner_task(request: OwnerTaskInput) -> TaskSpec:
     facts = request.facts
     lead = facts.lead
     evidence = "\n".join(f"- {line}" for f in facts.evaluation.fired for line in f.evidence)
+    tier = facts.evaluation.tier or lead.tier
+    playbook = facts.evaluation.playbook
+    suggestion = (
+        f"\n\nSuggested approach: {playbook.approach}\n\nDraft:\nSubject: {playbook.subject}\n\n"
+        f"{playbook.body}"
+        if playbook is not None and playbook.body
+        else ""
+    )
     return TaskSpec(
         opportunity_id=request.opportunity_id,
         owner_id=request.owner.owner_id,
         subject=f"Reach out to {facts.account_name} about {lead.trigger.replace('_', ' ')}",
         body=(
             f"{facts.account_name} ({facts.traits.plan or 'unknown plan'}) "
-            f"fired {lead.trigger} on {lead.fired_on}; score {lead.score:g}, tier {lead.tier}.\n"
-            f"What the usage shows:\n{evidence}"
+            f"fired {lead.trigger} on {lead.fired_on}; score {lead.score:g}, tier {tier}.\n"
+            f"What the usage shows:\n{evidence}{suggestion}"
         ),
         due_at_ms=int(request.due_at.timestamp() * 1000),
     )

@@ -204,4 +204,11 @@ DEFAULT_METRICS: dict[str, MetricDefinition] = {
         )
     ),
     "max_repeat": MetricDefinition(kind="max_repeat"),
+    # competitor evaluation (tier 1): comparison, alternatives and migration pages
+    "competitor_visits": _count(
+        *_PAGE_EVENTS,
+        where=_path_contains(
+            "/compare/", "/vs/", "-vs-", "/alternatives", "/switch-from", "/migrate-from"
+        ),
+    ),
 }

@@ -2,48 +2,275 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from collections.abc import Mapping
+from datetime import date
+
+from pydantic import Field, model_validator
 
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
+from plg_handoff.domain.triggers.volume import (
+    MAX_RUN_DAYS,
+    TIMES,
+    daily_series,
+    first_of_run,
+    number,
+    parse_day,
+    plural,
+    ratio,
+    window_total,
+)
+from plg_handoff.domain.usage import DayRollup
 from plg_handoff.domain.view import AccountView
+
+MAX_NAMES = 10  # integrations a sentence lists by name
 
 
 class IntegrationsConnectedRule(TriggerRule):
     conversion: float = Field(0.375, gt=0, le=1)
     tier: int = Field(2, ge=1, le=3)
+    min_integrations: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Distinct integrations connected within the window (the `integrations`"
+        " metric's values; without them, `integrations_connected` connections).",
+    )
+    window_days: int = Field(30, ge=1, le=365, description="Days the integrations are read over.")
 
 
 @trigger("integrations_connected", "integration")
 def integrations_connected(view: AccountView, rule: IntegrationsConnectedRule) -> Signal | None:
-    return None  # to be written
+    """`min_integrations`+ distinct integrations connected in the window; `fired_on` is the day
+    the window's integrations reached it."""
+    names: set[str] = set()
+    reached_on: str | None = None
+    for day in _window(view, rule.window_days):
+        names.update(map(str, day.values.get("integrations") or ()))
+        if reached_on is None and len(names) >= rule.min_integrations:
+            reached_on = day.day
+    if names:
+        if reached_on is None:
+            return None
+        listed = sorted(names)
+        more = len(listed) - MAX_NAMES
+        listing = ", ".join(listed[:MAX_NAMES]) + (f" and {more} more" if more > 0 else "")
+        return Signal(
+            evidence=[
+                f"{plural(len(names), 'integration')} connected in {rule.window_days} days:"
+                f" {listing}"
+            ],
+            figures={"integrations": len(names), "window_days": rule.window_days},
+            fired_on=reached_on,
+        )
+    # no integration names recorded: the connections counted
+    hit = _count_reached(view, "integrations_connected", rule.window_days, rule.min_integrations)
+    if hit is None:
+        return None
+    total, fired_on = hit
+    return Signal(
+        evidence=[
+            f"{plural(total, 'integration connection')} in {rule.window_days} days"
+            " (integration names not recorded)"
+        ],
+        figures={"integrations": total, "window_days": rule.window_days},
+        fired_on=fired_on,
+    )
 
 
 class ApiGrowthRule(TriggerRule):
     conversion: float = Field(0.325, gt=0, le=1)
     tier: int = Field(2, ge=1, le=3)
+    growth_factor: float = Field(
+        3.0,
+        gt=1,
+        le=1000,
+        description="API requests (`api_requests`) of the last `window_days` at least this"
+        " multiple of the baseline window's.",
+    )
+    window_days: int = Field(30, ge=1, le=120, description="Days of each window compared.")
+    baseline_ends_days_ago: int = Field(
+        60,
+        ge=1,
+        le=365,
+        description="The baseline window (`window_days` long) ends this many days before today:"
+        " 60 compares the last 30 days with the 30 days 60 to 90 days ago (a quarter).",
+    )
+    min_baseline: int = Field(
+        100,
+        ge=1,
+        description="API requests the baseline window needs (growth from nothing is no growth).",
+    )
+    min_rate_limited: int | None = Field(
+        5,
+        ge=1,
+        description="Requests refused by the API rate limit (`api_rate_limited`, HTTP 429) within"
+        " `rate_limited_days` that also fire the trigger; unset: the rate limit is not read.",
+    )
+    rate_limited_days: int = Field(7, ge=1, le=90, description="Days the 429s are counted over.")
+
+    @model_validator(mode="after")
+    def _windows_apart(self) -> ApiGrowthRule:
+        if self.baseline_ends_days_ago < self.window_days:
+            raise ValueError("baseline_ends_days_ago is less than window_days: the windows overlap")
+        return self
 
 
 @trigger("api_growth", "integration")
 def api_growth(view: AccountView, rule: ApiGrowthRule) -> Signal | None:
-    return None  # to be written
+    """API requests x`growth_factor` on the baseline window, or the API rate limit hit
+    `min_rate_limited`+ times; `fired_on` is the earlier of the two."""
+    evidence: list[str] = []
+    figures: dict[str, float] = {}
+    fired: list[str] = []
+    requests = daily_series(view, lambda d: d.metrics.get("api_requests", 0))
+    growth = _api_growth(requests, view, rule)
+    if growth is not None:
+        before, now, fired_on = growth
+        span = rule.baseline_ends_days_ago + rule.window_days
+        over = "in a quarter" if span == 90 else f"in {span} days"
+        per = "a month" if rule.window_days == 30 else f"in {rule.window_days} days"
+        evidence.append(
+            f"API requests {TIMES}{ratio(now / before)} {over}"
+            f" ({number(before)} → {number(now)} {per})"
+        )
+        figures |= {
+            "api_growth": now / before,
+            "api_requests_before": before,
+            "api_requests_now": now,
+        }
+        fired.append(fired_on)
+    if rule.min_rate_limited is not None:
+        hit = _count_reached(
+            view, "api_rate_limited", rule.rate_limited_days, rule.min_rate_limited
+        )
+        if hit is not None:
+            total, fired_on = hit
+            evidence.append(
+                f"API rate limit hit {plural(total, 'time')} in {rule.rate_limited_days} days"
+                " (requests refused with HTTP 429)"
+            )
+            figures["api_rate_limited"] = total
+            fired.append(fired_on)
+    if not fired:
+        return None
+    return Signal(evidence, figures, min(fired))
+
+
+def _api_growth(
+    requests: Mapping[int, float], view: AccountView, rule: ApiGrowthRule
+) -> tuple[float, float, str] | None:
+    days, lag = rule.window_days, rule.baseline_ends_days_ago
+
+    def holds(end: int) -> bool:
+        before = window_total(requests, end - lag, days)
+        return before >= rule.min_baseline and window_total(requests, end, days) >= (
+            before * rule.growth_factor
+        )
+
+    today = view.today.toordinal()
+    if not holds(today):
+        return None
+    fired_on = first_of_run(holds, today, MAX_RUN_DAYS)
+    return (
+        window_total(requests, today - lag, days),
+        window_total(requests, today, days),
+        date.fromordinal(fired_on).isoformat(),
+    )
 
 
 class ScheduledExportsRule(TriggerRule):
     conversion: float = Field(0.225, gt=0, le=1)
     tier: int = Field(3, ge=1, le=3)
+    min_weeks: int = Field(
+        3,
+        ge=1,
+        le=52,
+        description="Weeks (7 days each, counted back from today) with a scheduled export"
+        " (`scheduled_exports`): regular, not one burst. A one-off bulk export is no scheduled"
+        " export (a churn-risk filter reads it).",
+    )
+    weeks: int = Field(4, ge=1, le=52, description="Weeks looked back over.")
+
+    @model_validator(mode="after")
+    def _min_within(self) -> ScheduledExportsRule:
+        if self.min_weeks > self.weeks:
+            raise ValueError("min_weeks is more than weeks")
+        return self
 
 
 @trigger("scheduled_exports", "integration")
 def scheduled_exports(view: AccountView, rule: ScheduledExportsRule) -> Signal | None:
-    return None  # to be written
+    """Scheduled exports in `min_weeks`+ of the last `weeks` weeks; `fired_on` is the first
+    export of the `min_weeks`-th such week (oldest first)."""
+    today = view.today.toordinal()
+    first_day = today - 7 * rule.weeks + 1
+    exports = daily_series(view, lambda d: d.metrics.get("scheduled_exports", 0))
+    weeks: dict[int, int] = {}  # weeks ago -> first export day (ordinal)
+    total = 0.0
+    for ordinal in sorted(o for o, n in exports.items() if first_day <= o <= today and n > 0):
+        total += exports[ordinal]
+        weeks.setdefault((today - ordinal) // 7, ordinal)
+    if len(weeks) < rule.min_weeks:
+        return None
+    fired_on = sorted(weeks.values())[rule.min_weeks - 1]
+    return Signal(
+        evidence=[
+            f"Scheduled exports in {len(weeks)} of the last {plural(rule.weeks, 'week')}"
+            f" ({plural(total, 'export')})"
+        ],
+        figures={"export_weeks": len(weeks), "scheduled_exports": total, "weeks": rule.weeks},
+        fired_on=date.fromordinal(fired_on).isoformat(),
+    )
 
 
 class WebhookConfiguredRule(TriggerRule):
     conversion: float = Field(0.325, gt=0, le=1)
     tier: int = Field(2, ge=1, le=3)
+    min_webhooks: int = Field(
+        1, ge=1, le=100, description="Webhooks set up (`webhooks_configured`) within the window."
+    )
+    window_days: int = Field(30, ge=1, le=365, description="Days the webhooks are counted over.")
 
 
 @trigger("webhook_configured", "integration")
 def webhook_configured(view: AccountView, rule: WebhookConfiguredRule) -> Signal | None:
-    return None  # to be written
+    """`min_webhooks`+ webhooks set up in the window; `fired_on` is the day the count reached it."""
+    hit = _count_reached(view, "webhooks_configured", rule.window_days, rule.min_webhooks)
+    if hit is None:
+        return None
+    total, fired_on = hit
+    return Signal(
+        evidence=[f"{plural(total, 'webhook')} set up in {rule.window_days} days"],
+        figures={"webhooks_configured": total, "window_days": rule.window_days},
+        fired_on=fired_on,
+    )
+
+
+def _count_reached(
+    view: AccountView, metric: str, days: int, at_least: int
+) -> tuple[float, str] | None:
+    """A count metric's total over the window ending today, and the day its running total
+    reached `at_least`; None while it has not."""
+    total = 0.0
+    reached_on: str | None = None
+    for rollup in _window(view, days):
+        total += rollup.metrics.get(metric, 0)
+        if reached_on is None and total >= at_least:
+            reached_on = rollup.day
+    if reached_on is None or not total >= at_least:
+        return None
+    return total, reached_on
+
+
+def _window(view: AccountView, days: int) -> list[DayRollup]:
+    """The rollups of the `days` days ending today, oldest first (days that are no date left
+    out; the window stops at the first day of the calendar)."""
+    today = view.today.toordinal()
+    kept: list[tuple[int, DayRollup]] = []
+    for rollup in view.days:
+        day = parse_day(rollup.day)
+        if day is not None and today - days < day.toordinal() <= today:
+            kept.append((day.toordinal(), rollup))
+    kept.sort(key=lambda k: k[0])
+    return [rollup for _, rollup in kept]
