@@ -37,3 +37,13 @@ def test_handoff_schema_prints_it(tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     assert CliRunner().invoke(app, ["schema", "--output", str(out)]).exit_code == 0
     assert out.read_text(encoding="utf-8") == config_json_schema()
+
+
+def test_the_commented_example_config_is_valid() -> None:
+    import tomllib
+
+    from plg_handoff.config import Config
+
+    example = Path(__file__).parents[2] / "deploy" / "handoff.toml"
+    config = Config.model_validate(tomllib.loads(example.read_text(encoding="utf-8")))
+    assert "limit_reached" in config.rules.pql.strong_triggers
