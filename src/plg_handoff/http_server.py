@@ -49,3 +49,54 @@ class TrackedRequestHandler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         self.server.track(self.connection, open_=False)
         super().finish()
+
+
+class ServerThread:
+    """Serves one server in a daemon thread: `start` returns its base URL; `stop` shuts it
+    down, closes idle keep-alive connections and waits for the thread. What every local
+    endpoint (collector, emulators) does to start and stop."""
+
+    def __init__(self, name: str, poll_interval: float = 0.05) -> None:
+        self._name = name
+        self._poll_interval = poll_interval
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError(f"{self._name} has not been started")
+        return self._url
+
+    def start(self, server: ThreadingHTTPServer) -> str:
+        if self._server is not None:
+            server.server_close()
+            raise RuntimeError(f"{self._name} already running at {self._url}")
+        host, port = server.server_address[:2]
+        self._server = server
+        self._url = f"http://{host!s}:{port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": self._poll_interval},
+            name=self._name,
+            daemon=True,
+        )
+        self._thread.start()
+        return self._url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        if isinstance(server, TrackingHTTPServer):
+            server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)

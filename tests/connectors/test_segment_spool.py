@@ -196,8 +196,8 @@ def test_concurrent_appends_are_group_committed(
 ) -> None:
     real_fsync = os.fsync
 
-    def slow_fsync(fd: int) -> None:  # a disk slow enough for requests to queue up
-        time.sleep(0.005)
+    def slow_fsync(fd: int) -> None:  # a disk slow enough for requests to queue up even when
+        time.sleep(0.02)  # a loaded machine schedules the writer threads late
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", slow_fsync)

@@ -32,7 +32,7 @@ from plg_handoff.connectors.segment.messages import (
     validate,
 )
 from plg_handoff.connectors.segment.spool import QuarantineRecord, Spool, SpoolWriteError
-from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
@@ -77,51 +77,36 @@ class SegmentCollector:
             raise ValueError("the Segment collector needs at least one write key")
         self.stats = CollectorStats()
         self._stats_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._threads: list[threading.Thread] = []
+        self._serving = ServerThread("segment-collector", poll_interval=0.1)
+        self._rotation: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._url: str | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError(f"Segment collector already running at {self._url}")
+        if self._serving.running:
+            raise RuntimeError(f"Segment collector already running at {self._serving.url}")
         self.spool.claim()
-        server = _Server((host, port), self)
-        self._server = server
-        self._url = f"http://{host}:{server.server_address[1]}"
         self._stopping.clear()
-        self._threads = [
-            threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name="segment-collector",
-                daemon=True,
-            ),
-            threading.Thread(target=self._rotate_loop, name="segment-spool-rotation", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-        log.info("segment.collector_started", url=self._url, write_keys=len(self._keys))
-        return self._url
+        url = self._serving.start(_Server((host, port), self))
+        self._rotation = threading.Thread(
+            target=self._rotate_loop, name="segment-spool-rotation", daemon=True
+        )
+        self._rotation.start()
+        log.info("segment.collector_started", url=url, write_keys=len(self._keys))
+        return url
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        if not self._serving.running:
             return
         self._stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self._serving.stop()
+        if self._rotation is not None:
+            self._rotation.join(timeout=5)
         self.spool.close()  # start() claimed it: close the open segment, release the lock
         log.info("segment.collector_stopped", **self.summary())
 
     @property
     def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("the Segment collector has not been started")
-        return self._url
+        return self._serving.url
 
     def summary(self) -> dict[str, Any]:
         with self._stats_lock:

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 from plg_handoff.sandbox.feeder import HISTORY_DAYS
 
 from .dataset import simulated_events, simulated_profiles
@@ -102,38 +102,16 @@ class MixpanelEmulator:
         self._engage = EngageSessions(lambda: group_profiles, data_group_id)
         self._calls: list[Call] = []
         self._calls_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
+        self._serving = ServerThread("mixpanel-emulator", poll_interval=0.02)
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError(f"Mixpanel emulator already running at {self._url}")
-        server = _Server((host, port), self)
-        self._server = server
-        self._url = f"http://{host}:{server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="mixpanel-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
+        return self._serving.start(_Server((host, port), self))
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._serving.stop()
 
     def __enter__(self) -> MixpanelEmulator:
-        if self._server is None:
+        if not self._serving.running:
             self.start()
         return self
 
@@ -147,9 +125,7 @@ class MixpanelEmulator:
 
     @property
     def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("Mixpanel emulator has not been started")
-        return self._url
+        return self._serving.url
 
     @property
     def calls(self) -> list[Call]:

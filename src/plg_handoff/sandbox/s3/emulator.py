@@ -39,7 +39,7 @@ from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 
 from .sigv4 import Keys, verify
 from .store import Bucket, DirectoryBucket, MemoryBucket, StoredObject
@@ -139,12 +139,11 @@ class S3Emulator:
         self._request_ids = itertools.count(1)
         self.faults = S3Faults()
         self.calls: list[Call] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
+        self._serving = ServerThread("s3-emulator", poll_interval=0.02)
 
     def __repr__(self) -> str:
-        return f"S3Emulator(region={self.region!r}, url={self._url!r})"
+        url = self._serving.url if self._serving.running else None
+        return f"S3Emulator(region={self.region!r}, url={url!r})"
 
     # --- buckets ------------------------------------------------------------------------------
 
@@ -191,39 +190,17 @@ class S3Emulator:
     # --- server -------------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError(f"S3 emulator already running at {self._url}")
-        server = _Server((host, port), self)
-        self._server = server
-        self._url = f"http://{host}:{server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="s3-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
+        return self._serving.start(_Server((host, port), self))
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._serving.stop()
 
     @property
     def url(self) -> str:
-        if self._url is None or self._server is None:
-            raise RuntimeError("S3 emulator not started")
-        return self._url
+        return self._serving.url
 
     def __enter__(self) -> S3Emulator:
-        if self._server is None:
+        if not self._serving.running:
             self.start()
         return self
 

@@ -19,9 +19,10 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 
 __all__ = ["ProfilesFaults", "SegmentProfilesEmulator"]
 
@@ -113,44 +114,23 @@ class SegmentProfilesEmulator:
         self.calls: list[str] = []
         self.arrivals: list[float] = []  # time.monotonic() per request, in arrival order
         self.throttled = 0  # 429s answered by the rate limit (not injected ones)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread("segment-profiles-emulator")
 
     def __repr__(self) -> str:
         return f"SegmentProfilesEmulator(space_id={self.space_id!r}, url={self._url_or_none()!r})"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError("emulator already started")
-        self._server = _Server((host, port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="segment-profiles-emulator", daemon=True
-        )
-        self._thread.start()
-        return self.url
+        return self._serving.start(_Server((host, port), self))
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._serving.stop()
 
     @property
     def url(self) -> str:
-        url = self._url_or_none()
-        if url is None:
-            raise RuntimeError("emulator not started")
-        return url
+        return self._serving.url
 
     def _url_or_none(self) -> str | None:
-        if self._server is None:
-            return None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serving.url if self._serving.running else None
 
     def handle(self, raw_path: str, authorization: str | None) -> _Reply:
         now = time.monotonic()
@@ -236,20 +216,13 @@ def _same(given: str, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: SegmentProfilesEmulator) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Client disconnects are routine here; stay quiet."""
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedRequestHandler):
     server_version = "SegmentProfilesSandbox/1.0"
     timeout = 30
     disable_nagle_algorithm = True  # headers and body go out in separate writes
