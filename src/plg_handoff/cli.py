@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from plg_handoff.config import ConfigError, load_config, load_secrets
+from plg_handoff.connectors.errors import SetupRequired
 from plg_handoff.logs import configure_logging, get_logger
 
 if TYPE_CHECKING:
@@ -98,7 +99,11 @@ def crm_setup(config: ConfigOption = Path("handoff.toml")) -> None:
 
     loaded = load_config(config)
     crm = build_crm(loaded, load_secrets(loaded))
-    created = crm.ensure_properties()
+    try:
+        created = crm.ensure_properties()
+    except SetupRequired as exc:  # Salesforce: fields a person creates in Setup
+        console.print(f"[yellow]{exc}[/]")
+        raise typer.Exit(1) from None
     console.print(f"created: {', '.join(created) or 'nothing, all present'}")
 
 

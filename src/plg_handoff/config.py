@@ -218,7 +218,7 @@ SourceConfig = Annotated[
     FileSourceConfig | MixpanelSourceConfig | SegmentSourceConfig, Field(discriminator="kind")
 ]
 # Discriminator tags pydantic puts in error locations; dropped so paths read `sources[0].x`.
-_KIND_TAGS = frozenset({"file", "mixpanel", "segment", "hubspot"})
+_KIND_TAGS = frozenset({"file", "mixpanel", "segment", "hubspot", "salesforce"})
 
 
 class HubSpotConfig(_Section):
@@ -235,7 +235,40 @@ class HubSpotConfig(_Section):
     timeout: Duration = timedelta(seconds=20)
 
 
-CrmConfig = HubSpotConfig
+class SalesforceConfig(_Section):
+    """Salesforce through its REST API. Credentials come from the environment, per `auth`:
+    password: HANDOFF_SALESFORCE_USERNAME, _PASSWORD, _SECURITY_TOKEN (optional when the
+    network is trusted), _CLIENT_ID, _CLIENT_SECRET; client_credentials: _CLIENT_ID,
+    _CLIENT_SECRET; jwt: _CLIENT_ID, _USERNAME, _JWT_KEY_PATH (a PEM private key)."""
+
+    kind: Literal["salesforce"]
+    login_url: HttpUrl = Field(
+        HttpUrl("https://login.salesforce.com"),
+        description="Where the OAuth token is asked for: login.salesforce.com,"
+        " test.salesforce.com (sandboxes) or the org's My Domain (client_credentials).",
+    )
+    instance_url: HttpUrl | None = Field(
+        None, description="Overrides the instance URL the token answer names."
+    )
+    api_version: str = Field("62.0", pattern=r"^\d{2,3}\.0$")
+    auth: Literal["password", "client_credentials", "jwt"] = "password"
+    external_id_field: str = Field(
+        "Plg_Handoff_Id__c",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*__c$",
+        description="Opportunity custom field, External ID and unique, keyed by handoff.",
+    )
+    stage: str = Field("Prospecting", description="StageName of a new opportunity.")
+    stage_by_trigger: dict[str, str] = Field(
+        default_factory=dict, description="Trigger name -> StageName, over `stage`."
+    )
+    close_in_days: int = Field(30, ge=1, le=365, description="CloseDate of a new opportunity.")
+    owner_pool: tuple[str, ...] = Field(
+        (), description="User ids for round-robin; empty means every active user."
+    )
+    timeout: Duration = timedelta(seconds=20)
+
+
+CrmConfig = Annotated[HubSpotConfig | SalesforceConfig, Field(discriminator="kind")]
 
 
 class SegmentWritebackConfig(_Section):
@@ -297,6 +330,12 @@ class Secrets(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", extra="ignore")
 
     hubspot_access_token: SecretStr | None = None
+    salesforce_username: SecretStr | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_jwt_key_path: Path | None = None
     temporal_api_key: SecretStr | None = None
     mixpanel_service_account_username: SecretStr | None = None
     mixpanel_service_account_secret: SecretStr | None = None
@@ -363,6 +402,7 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
         needed.append(
             ("HANDOFF_HUBSPOT_ACCESS_TOKEN", "crm.kind = 'hubspot' (a private-app token)")
         )
+    needed.extend(_salesforce_secrets(config, secrets))
     if config.writeback.segment is not None and secrets.segment_write_key is None:
         needed.append(("HANDOFF_SEGMENT_WRITE_KEY", "[writeback.segment]"))
     for index, source in enumerate(config.sources):
@@ -383,6 +423,25 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
                 needed.append(("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET", where))
     needed.extend(_s3_secrets(config, secrets))
     return needed
+
+
+_SALESFORCE_SECRETS = {
+    "password": ("username", "password", "client_id", "client_secret"),
+    "client_credentials": ("client_id", "client_secret"),
+    "jwt": ("client_id", "username", "jwt_key_path"),
+}
+
+
+def _salesforce_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]:
+    crm = config.crm
+    if not isinstance(crm, SalesforceConfig):
+        return []
+    where = f"crm.kind = 'salesforce', auth = '{crm.auth}'"
+    return [
+        (f"HANDOFF_SALESFORCE_{name.upper()}", where)
+        for name in _SALESFORCE_SECRETS[crm.auth]
+        if getattr(secrets, f"salesforce_{name}") is None
+    ]
 
 
 def _s3_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]:

@@ -43,10 +43,15 @@ async def connect(config: Config, secrets: Secrets) -> Client:
 
 
 def build_crm(config: Config, secrets: Secrets) -> CrmConnector:
+    """The configured CRM's connector, with the secrets of its kind (see _required_secrets)."""
+    connector = load("crm", config.crm.kind)
+    if config.crm.kind == "salesforce":
+        salesforce: CrmConnector = connector.from_secrets(config.crm, secrets)  # type: ignore[attr-defined]
+        return salesforce
     token = secrets.hubspot_access_token
     if token is None:
         raise ValueError("HANDOFF_HUBSPOT_ACCESS_TOKEN is not set")
-    crm: CrmConnector = load("crm", config.crm.kind)(config.crm, token.get_secret_value())
+    crm: CrmConnector = connector(config.crm, token.get_secret_value())
     return crm
 
 

@@ -11,8 +11,14 @@ from typing import Any
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicDefaultAssociationMultiPost,
+    PublicDefaultAssociationMultiPost,
+)
+from hubspot.crm.associations.v4 import PublicObjectId as V4ObjectId
 from hubspot.crm.deals import (
     ApiException,
+    BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputUpsert,
     BatchReadInputSimplePublicObjectId,
     BatchResponseSimplePublicObjectWithErrors,
@@ -22,6 +28,7 @@ from hubspot.crm.deals import (
     FilterGroup,
     PublicObjectSearchRequest,
     SimplePublicObject,
+    SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectId,
     SimplePublicObjectInput,
@@ -415,6 +422,114 @@ def test_v4_default_and_labelled_associations_are_symmetric(
     with pytest.raises(Exception) as missing:
         v4.create_default("deals", "424242", "companies", company.id)
     assert getattr(missing.value, "status", None) == 404
+
+
+def test_v4_batch_default_associations_answer_a_207_for_missing_records(
+    client: HubSpot, emulator: HubSpotEmulator
+) -> None:
+    deals = [create_deal(client, dealname=f"Batch {n}") for n in range(2)]
+    company = client.crm.companies.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"name": "Batch Inc"})
+    )
+    batch = BatchInputPublicDefaultAssociationMultiPost(
+        inputs=[
+            PublicDefaultAssociationMultiPost(
+                _from=V4ObjectId(id=deal.id), to=V4ObjectId(id=company.id)
+            )
+            for deal in deals
+        ]
+    )
+
+    answer = client.crm.associations.v4.batch_api.create_default("deals", "companies", batch)
+
+    assert answer.status == "COMPLETE"
+    assert answer.completed_at is not None
+    assert {
+        (r._from.id, r.to.id, r.association_spec.association_type_id) for r in answer.results
+    } >= {
+        (deals[0].id, company.id, 341),
+        (company.id, deals[0].id, 342),
+    }
+    assert emulator.associations("companies", company.id, "deals") == [d.id for d in deals]
+    status, body = raw(
+        emulator,
+        "POST",
+        "/crm/v4/associations/deals/companies/batch/associate/default",
+        json.dumps(
+            {
+                "inputs": [
+                    {"from": {"id": "424242"}, "to": {"id": company.id}},
+                    {"from": {"id": deals[0].id}, "to": {"id": company.id}},
+                ]
+            }
+        ).encode(),
+    )
+    assert status == 207
+    multi = json.loads(body)
+    assert multi["numErrors"] == 1
+    assert multi["errors"][0]["category"] == "OBJECT_NOT_FOUND"
+    assert multi["errors"][0]["context"] == {"ids": ["424242"]}
+    assert len(multi["results"]) == 2
+
+
+def test_an_injected_record_rejection_fails_that_record_alone(
+    client: HubSpot, emulator: HubSpotEmulator
+) -> None:
+    status, _ = raw(
+        emulator,
+        "POST",
+        "/_sandbox/faults",
+        json.dumps(
+            {"reject_record": {"object_type": "deal", "id": "handoff/bad", "message": "Locked"}}
+        ).encode(),
+    )
+    assert status == 200
+
+    answer = upsert(
+        client, upsert_input("handoff/ok", dealname="Fine"), upsert_input("handoff/bad")
+    )
+
+    assert isinstance(answer, BatchResponseSimplePublicUpsertObjectWithErrors)
+    assert [r.properties[HANDOFF_ID] for r in answer.results] == ["handoff/ok"]
+    assert [(e.message, e.context) for e in answer.errors] == [("Locked", {"id": ["handoff/bad"]})]
+    deal_id = answer.results[0].id
+    emulator.faults.reject_record("deals", deal_id, "Stage locked")
+    updated = client.crm.deals.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(
+            inputs=[SimplePublicObjectBatchInput(id=deal_id, properties={"dealname": "x"})]
+        )
+    )
+    assert [(e.message, e.context) for e in updated.errors] == [
+        ("Stage locked", {"ids": [deal_id]})
+    ]
+    assert emulator.faults.describe()["rejectedRecords"][0]["id"] == "handoff/bad"
+
+
+def test_random_failures_hit_the_planned_fraction_repeatably(
+    no_retry_client: HubSpot, emulator: HubSpotEmulator
+) -> None:
+    status, _ = raw(emulator, "POST", "/_sandbox/faults", b'{"fail_randomly": 0.2, "seed": 3}')
+    assert status == 200
+    assert emulator.faults.describe()["randomFailureRate"] == 0.2
+
+    def outcomes() -> list[int]:
+        seen = []
+        for _ in range(50):
+            try:
+                no_retry_client.crm.deals.basic_api.get_page()
+                seen.append(200)
+            except ApiException as exc:
+                seen.append(exc.status)
+        return seen
+
+    first = outcomes()
+    failed = [s for s in first if s != 200]
+    assert 3 <= len(failed) <= 20
+    assert set(failed) <= {429, 500, 502, 503}
+    emulator.faults.fail_randomly(0.2, seed=3)
+    assert outcomes() == first
+    emulator.faults.clear()
+    assert set(outcomes()) == {200}
 
 
 def test_engagements_need_hs_timestamp(client: HubSpot) -> None:

@@ -135,8 +135,9 @@ def test_absolute_paths_are_kept(tmp_path: Path) -> None:
             id="bad-source-name",
         ),
         pytest.param(
-            MINIMAL.replace('kind = "hubspot"', 'kind = "salesforce"'),
-            "  crm.kind: Input should be 'hubspot' (got 'salesforce')",
+            MINIMAL.replace('kind = "hubspot"', 'kind = "pipedrive"'),
+            "  crm: Input tag 'pipedrive' found using 'kind' does not match any of the expected"
+            " tags: 'hubspot', 'salesforce' (got {'kind': 'pipedrive'})",
             id="unknown-crm-kind",
         ),
         pytest.param(

@@ -176,6 +176,8 @@ def opportunity_draft(facts: HandoffFacts, owner_id: str) -> OpportunityDraft:
         tier=facts.evaluation.tier or lead.tier,
         plan=facts.traits.plan,
         amount=facts.traits.arr_potential,
+        account_name=facts.account_name,
+        domains=tuple(facts.traits.domains),
     )
 
 

@@ -70,6 +70,9 @@ class OpportunityDraft:
     tier: int
     plan: str | None = None
     amount: float | None = None
+    # The account's company/Account: found by account_id, then by these domains; named so.
+    account_name: str | None = None
+    domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,25 @@ class CrmConnector(Protocol):
     def ensure_properties(self) -> list[str]:
         """Creates the missing custom fields; returns their names."""
         ...
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """What a bulk refresh of open opportunities' usage fields did."""
+
+    read: int
+    updated: tuple[str, ...] = ()
+    """External ids whose usage fields changed and were written."""
+    unchanged: int = 0
+    missing: tuple[str, ...] = ()
+    """External ids with no opportunity in the CRM (deleted or merged there)."""
+    closed: tuple[str, ...] = ()
+    """External ids whose opportunity is closed in the CRM: left alone."""
+
+
+class SupportsRefresh(Protocol):
+    """An optional CRM capability: refresh the usage fields of many open opportunities with the
+    vendor's batch APIs, writing only the records whose fields changed. A refused record raises
+    `InvalidInput` carrying each record's message after the others were written."""
+
+    def refresh_opportunities(self, drafts: list[OpportunityDraft]) -> RefreshResult: ...

@@ -53,6 +53,11 @@ class InvalidInput(ConnectorError):
     """The vendor refused the data we sent; retrying the same data cannot succeed."""
 
 
+class SetupRequired(ConnectorError):
+    """The CRM lacks something the daemon cannot create itself (Salesforce custom fields over
+    REST): the message says what a person must create."""
+
+
 class NotFound(ConnectorError):
     pass
 

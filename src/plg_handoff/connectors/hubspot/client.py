@@ -1,16 +1,29 @@
-"""HubSpot deals, owners and tasks for handoffs, through the official SDK."""
+"""HubSpot deals, companies, owners and tasks for handoffs, through the official SDK.
+
+Retries: urllib3's own retry is off (the SDK's default would retry a 429 by itself, three times,
+before our error mapping sees it). A short, bounded tenacity retry covers blips of at most
+`SHORT_WAIT_S`; anything longer is raised typed (RateLimited with retry_after, TransientError)
+for Temporal's retry policy. Calls that create records are not retried here when the request
+may have been processed (transport errors, 5xx): the activity's next attempt looks first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import tenacity
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.deals import (
+    BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputUpsert,
+    BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputUpsert,
+    SimplePublicObjectId,
 )
 from hubspot.crm.objects.tasks import (
     AssociationSpec,
@@ -19,6 +32,7 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectInputForCreate,
 )
 from hubspot.crm.properties import PropertyCreate
+from urllib3.util.retry import Retry
 
 from plg_handoff.config import HubSpotConfig
 from plg_handoff.connectors.base import (
@@ -26,32 +40,66 @@ from plg_handoff.connectors.base import (
     OpportunityDraft,
     OpportunityRef,
     Owner,
+    RefreshResult,
     TaskSpec,
 )
 from plg_handoff.connectors.errors import (
     ConnectorError,
     InvalidInput,
     RateLimited,
+    RecordError,
     TransientError,
 )
+from plg_handoff.connectors.hubspot.companies import Companies
 from plg_handoff.connectors.hubspot.errors import (
     VENDOR,
     is_hubspot_api_error,
     map_error,
     record_errors,
 )
-from plg_handoff.connectors.hubspot.properties import GROUP, PropertySpec, deal_properties
+from plg_handoff.connectors.hubspot.properties import (
+    COMPANY_GROUP,
+    GROUP,
+    NUMERIC_FIELDS,
+    USAGE_FIELDS,
+    PropertySpec,
+    company_properties,
+    deal_properties,
+)
 from plg_handoff.connectors.registry import register
 
 T = TypeVar("T")
 TASK_TO_DEAL = 216  # HubSpot-defined association type id, task -> deal
 SHORT_WAIT_S = 2.0  # longer waits belong to Temporal's retry policy, not to this process
+ATTEMPTS = 3
+BATCH_SIZE = 100  # HubSpot's limit for batch read/update/upsert inputs
+OWNERS_TTL_S = 300.0
+FRESH_DEALS = 10_000
+
+
+def no_retry() -> Retry:
+    """urllib3 retries nothing: a 429/5xx reaches the error mapping on the first answer."""
+    return Retry(
+        total=0,
+        connect=0,
+        read=0,
+        redirect=0,
+        status=0,
+        other=0,
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
 
 
 def _short_retry(exc: BaseException) -> bool:
     if isinstance(exc, RateLimited):
         return (exc.retry_after or 0) <= SHORT_WAIT_S
     return isinstance(exc, TransientError)
+
+
+def _unprocessed_retry(exc: BaseException) -> bool:
+    """For creates: only a 429 says for sure that HubSpot did not process the request."""
+    return isinstance(exc, RateLimited) and (exc.retry_after or 0) <= SHORT_WAIT_S
 
 
 def _wait(state: tenacity.RetryCallState) -> float:
@@ -61,31 +109,59 @@ def _wait(state: tenacity.RetryCallState) -> float:
     return float(min(0.2 * 2 ** (state.attempt_number - 1), SHORT_WAIT_S))
 
 
+def _chunks(items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 @register("crm", "hubspot")
 class HubSpotCrm:
     """One instance per worker: the SDK's API objects are built once and reused."""
 
-    def __init__(self, config: HubSpotConfig, access_token: str) -> None:
+    def __init__(
+        self,
+        config: HubSpotConfig,
+        access_token: str,
+        *,
+        owners_ttl_s: float = OWNERS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
-        client = HubSpot(access_token=access_token, host=str(config.base_url).rstrip("/"))
+        client = HubSpot(
+            access_token=access_token, host=str(config.base_url).rstrip("/"), retry=no_retry()
+        )
         self._deals_batch = client.crm.deals.batch_api
         self._deals = client.crm.deals.basic_api
         self._tasks = client.crm.objects.tasks.basic_api
         self._owners = client.crm.owners.owners_api
         self._associations = client.crm.associations.v4.basic_api
         self._properties = client.crm.properties.core_api
+        self._companies = Companies(
+            self._call,
+            client.crm.companies.search_api,
+            client.crm.companies.basic_api,
+            client.crm.associations.v4.batch_api,
+        )
         self._timeout = config.timeout.total_seconds()
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_short_retry),
             wait=_wait,
-            stop=tenacity.stop_after_attempt(3),
+            stop=tenacity.stop_after_attempt(ATTEMPTS),
             reraise=True,
         )
-
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        result: T = self._retrying(
-            self._mapped, fn, *args, _request_timeout=self._timeout, **kwargs
+        self._retrying_create = self._retrying.copy(
+            retry=tenacity.retry_if_exception(_unprocessed_retry)
         )
+        self._owners_ttl_s = owners_ttl_s
+        self._clock = clock
+        self._owners_cache: tuple[float, list[Owner]] | None = None
+        # Deals this process created and has not yet created a task for: they have no task,
+        # so `find_task` needs no call for them.
+        self._fresh_deals: OrderedDict[str, None] = OrderedDict()
+
+    def _call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
+        retrying = self._retrying if idempotent else self._retrying_create
+        result: T = retrying(self._mapped, fn, *args, _request_timeout=self._timeout, **kwargs)
         return result
 
     @staticmethod
@@ -100,6 +176,17 @@ class HubSpotCrm:
             raise
 
     def list_owners(self) -> list[Owner]:
+        """Cached for `owners_ttl_s` (a new handoff's call budget); dropped when HubSpot
+        refuses a deal, e.g. for an owner deactivated since."""
+        now = self._clock()
+        if self._owners_cache is not None and now < self._owners_cache[0]:
+            return list(self._owners_cache[1])
+        owners = self._fetch_owners()
+        if self._owners_ttl_s > 0:
+            self._owners_cache = (now + self._owners_ttl_s, owners)
+        return list(owners)
+
+    def _fetch_owners(self) -> list[Owner]:
         owners: list[Owner] = []
         after: str | None = None
         while True:
@@ -130,37 +217,41 @@ class HubSpotCrm:
                 )
             ]
         )
-        answer = self._call(self._deals_batch.upsert, batch)
-        if getattr(answer, "errors", None):
-            raise InvalidInput(
-                VENDOR, "deal refused", status=207, records=record_errors(answer.errors)
-            )
+        try:
+            answer = self._call(self._deals_batch.upsert, batch)
+            _raise_for_record_errors(answer, "deal refused")
+        except InvalidInput:
+            self._owners_cache = None
+            raise
         result = answer.results[0]
-        return OpportunityRef(id=str(result.id), created=bool(result.new))
+        ref = OpportunityRef(id=str(result.id), created=bool(result.new))
+        if ref.created:
+            self._fresh_deals[ref.id] = None
+            while len(self._fresh_deals) > FRESH_DEALS:
+                self._fresh_deals.popitem(last=False)
+        self._companies.link(draft, ref.id)
+        return ref
 
     def _deal_properties(self, draft: OpportunityDraft) -> dict[str, str]:
-        properties = {
+        return {
             "dealname": draft.name,
             "pipeline": self._config.pipeline,
             "dealstage": self._config.deal_stage,
             "hubspot_owner_id": draft.owner_id,
             "plg_account_id": draft.account_id,
-            "plg_trigger": draft.trigger,
-            "plg_triggers": ";".join(draft.triggers),
-            "plg_evidence": "\n".join(draft.evidence),
-            "plg_score": f"{draft.score:g}",
-            "plg_tier": str(draft.tier),
-            "plg_plan": draft.plan or "",
+            **_usage_properties(draft),
         }
-        if draft.amount is not None:
-            properties["amount"] = f"{draft.amount:.2f}"
-        return properties
 
     def find_task(self, opportunity_id: str) -> str | None:
+        if opportunity_id in self._fresh_deals:
+            return None
         page = self._call(self._associations.get_page, "deals", opportunity_id, "tasks", limit=1)
         return str(page.results[0].to_object_id) if page.results else None
 
     def create_task(self, task: TaskSpec) -> str:
+        # Forgotten before the call: if it times out after HubSpot created the task, the next
+        # attempt must look.
+        self._fresh_deals.pop(task.opportunity_id, None)
         body = SimplePublicObjectInputForCreate(
             properties={
                 "hs_task_subject": task.subject,
@@ -183,49 +274,171 @@ class HubSpotCrm:
                 )
             ],
         )
-        created = self._call(self._tasks.create, body)
+        created = self._call(self._tasks.create, body, idempotent=False)
         return str(created.id)
 
     def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp:
         deal = self._call(self._deals.get_by_id, opportunity_id, properties=["dealstage"])
         stage = (deal.properties or {}).get("dealstage")
-        outcome = (
-            "won"
-            if stage in self._config.won_stages
-            else "lost"
-            if stage in self._config.lost_stages
-            else None
-        )
+        outcome = self._outcome(stage)
         contacted = False
         if task_id:
             task = self._call(self._tasks.get_by_id, task_id, properties=["hs_task_status"])
             contacted = (task.properties or {}).get("hs_task_status") == "COMPLETED"
         return FollowUp(contacted=contacted or outcome is not None, stage=stage, outcome=outcome)
 
-    def missing_properties(self) -> list[str]:
-        return [spec.name for spec in self._missing_specs()]
+    def _outcome(self, stage: str | None) -> str | None:
+        if stage in self._config.won_stages:
+            return "won"
+        if stage in self._config.lost_stages:
+            return "lost"
+        return None
 
-    def _missing_specs(self) -> list[PropertySpec]:
-        existing = {p.name for p in self._call(self._properties.get_all, "deals").results}
-        wanted = deal_properties(self._config.external_id_property)
-        return [spec for spec in wanted if spec.name not in existing]
+    def refresh_opportunities(self, drafts: list[OpportunityDraft]) -> RefreshResult:
+        """Reads the open deals by external id (100 a call) and batch-updates (100 a call) only
+        the usage fields that differ. Deleted deals are reported missing, closed ones left
+        alone. Refused records raise InvalidInput after every other record was written."""
+        latest = {draft.external_id: draft for draft in drafts}
+        id_property = self._config.external_id_property
+        missing: list[str] = []
+        closed: list[str] = []
+        changes: list[tuple[str, str, dict[str, str]]] = []  # (deal id, external id, props)
+        for chunk in _chunks(list(latest)):
+            answer = self._call(
+                self._deals_batch.read,
+                BatchReadInputSimplePublicObjectId(
+                    id_property=id_property,
+                    properties=[id_property, "dealstage", *USAGE_FIELDS],
+                    inputs=[SimplePublicObjectId(id=external_id) for external_id in chunk],
+                ),
+                archived=False,
+            )
+            current = {
+                (deal.properties or {}).get(id_property): deal for deal in answer.results or []
+            }
+            for external_id in chunk:
+                deal = current.get(external_id)
+                if deal is None:
+                    missing.append(external_id)
+                    continue
+                properties = deal.properties or {}
+                if self._outcome(properties.get("dealstage")) is not None:
+                    closed.append(external_id)
+                    continue
+                changed = _changed(properties, _usage_properties(latest[external_id]))
+                if changed:
+                    changes.append((str(deal.id), external_id, changed))
+        updated: list[str] = []
+        refused: list[RecordError] = []
+        for batch in _chunks(changes):
+            by_deal = {deal_id: external_id for deal_id, external_id, _ in batch}
+            answer = self._call(
+                self._deals_batch.update,
+                BatchInputSimplePublicObjectBatchInput(
+                    inputs=[
+                        SimplePublicObjectBatchInput(id=deal_id, properties=properties)
+                        for deal_id, _, properties in batch
+                    ]
+                ),
+            )
+            updated.extend(by_deal.get(str(deal.id), str(deal.id)) for deal in answer.results or [])
+            refused.extend(
+                RecordError(
+                    record=",".join(by_deal.get(i, i) for i in error.record.split(",")),
+                    message=error.message,
+                )
+                for error in record_errors(getattr(answer, "errors", None) or [])
+            )
+        if refused:
+            raise InvalidInput(
+                VENDOR,
+                f"{len(refused)} of {len(changes)} changed deals refused "
+                f"({len(updated)} updated); they are tried again on the next refresh",
+                status=207,
+                records=tuple(refused),
+            )
+        return RefreshResult(
+            read=len(latest) - len(missing),
+            updated=tuple(updated),
+            unchanged=len(latest) - len(missing) - len(closed) - len(changes),
+            missing=tuple(missing),
+            closed=tuple(closed),
+        )
+
+    def missing_properties(self) -> list[str]:
+        return [_qualified(object_type, spec) for object_type, spec in self._missing_specs()]
+
+    def _missing_specs(self) -> list[tuple[str, PropertySpec]]:
+        wanted = {
+            "deals": deal_properties(self._config.external_id_property),
+            "companies": company_properties(),
+        }
+        missing: list[tuple[str, PropertySpec]] = []
+        for object_type, specs in wanted.items():
+            existing = {p.name for p in self._call(self._properties.get_all, object_type).results}
+            missing.extend((object_type, spec) for spec in specs if spec.name not in existing)
+        return missing
 
     def ensure_properties(self) -> list[str]:
         missing = self._missing_specs()
-        for spec in missing:
+        for object_type, spec in missing:
             self._call(
                 self._properties.create,
-                "deals",
+                object_type,
                 PropertyCreate(
                     name=spec.name,
                     label=spec.label,
                     type=spec.type,
                     field_type=spec.field_type,
-                    group_name=GROUP,
+                    group_name=GROUP if object_type == "deals" else COMPANY_GROUP,
                     has_unique_value=spec.unique,
                 ),
             )
-        return [spec.name for spec in missing]
+        return [_qualified(object_type, spec) for object_type, spec in missing]
+
+
+def _qualified(object_type: str, spec: PropertySpec) -> str:
+    """Deal properties by name (as before); others prefixed with their object type."""
+    return spec.name if object_type == "deals" else f"{object_type}.{spec.name}"
+
+
+def _usage_properties(draft: OpportunityDraft) -> dict[str, str]:
+    properties = {
+        "plg_trigger": draft.trigger,
+        "plg_triggers": ";".join(draft.triggers),
+        "plg_evidence": "\n".join(draft.evidence),
+        "plg_score": f"{draft.score:g}",
+        "plg_tier": str(draft.tier),
+        "plg_plan": draft.plan or "",
+    }
+    if draft.amount is not None:
+        properties["amount"] = f"{draft.amount:.2f}"
+    return properties
+
+
+def _changed(current: dict[str, str | None], wanted: dict[str, str]) -> dict[str, str]:
+    """The wanted values that differ from HubSpot's (numbers compared as numbers)."""
+    return {
+        name: value
+        for name, value in wanted.items()
+        if not _same(name, current.get(name) or "", value)
+    }
+
+
+def _same(name: str, current: str, wanted: str) -> bool:
+    if name in NUMERIC_FIELDS and current and wanted:
+        try:
+            return float(current) == float(wanted)
+        except ValueError:
+            return False
+    return current == wanted
+
+
+def _raise_for_record_errors(answer: Any, what: str) -> None:
+    """A 207 multi-status answer: each refused record's message, never a silent skip."""
+    errors = getattr(answer, "errors", None)
+    if errors:
+        raise InvalidInput(VENDOR, what, status=207, records=record_errors(errors))
 
 
 def _is_transport_error(exc: BaseException) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import urllib3
@@ -21,6 +22,7 @@ from plg_handoff.connectors.errors import (
 )
 
 VENDOR = "hubspot"
+DAILY_WAIT_CAP_S = 3600.0
 
 # status -> error class; anything 5xx not listed is transient, any other 4xx invalid input.
 STATUS_TABLE: Mapping[int, type[ConnectorError]] = {
@@ -50,11 +52,14 @@ def map_error(exc: BaseException) -> ConnectorError:
     status: int = exc.status  # type: ignore[attr-defined]  # checked by is_hubspot_api_error
     body = _json(getattr(exc, "body", None))
     headers: Mapping[str, str] = getattr(exc, "headers", None) or {}
-    cls = STATUS_TABLE.get(status) or (TransientError if status >= 500 else InvalidInput)
+    # status 0: the SDK's own wrapping of a TLS/protocol failure, before any HTTP answer
+    cls = STATUS_TABLE.get(status) or (
+        TransientError if status >= 500 or status == 0 else InvalidInput
+    )
     message = str(body.get("message") or getattr(exc, "reason", "") or "error")
     if category := body.get("category"):
         message = f"{category}: {message}"
-    return cls(VENDOR, message, status=status, retry_after=_retry_after(headers, status))
+    return cls(VENDOR, message, status=status, retry_after=_retry_after(headers, status, body))
 
 
 def record_errors(errors: list[Any]) -> tuple[RecordError, ...]:
@@ -67,9 +72,18 @@ def record_errors(errors: list[Any]) -> tuple[RecordError, ...]:
     return tuple(records)
 
 
-def _retry_after(headers: Mapping[str, str], status: int) -> float | None:
+def _retry_after(headers: Mapping[str, str], status: int, body: Mapping[str, Any]) -> float | None:
     if any(k.lower() == "retry-after" for k in headers):
         return retry_after(headers)
+    daily_left = next(
+        (v for k, v in headers.items() if k.lower() == "x-hubspot-ratelimit-daily-remaining"), None
+    )
+    if status == 429 and (body.get("policyName") == "DAILY" or daily_left == "0"):
+        # The daily allowance resets at midnight in the portal's time zone, which we do not
+        # know: wait for the next UTC midnight, but at most an hour, and look again.
+        now = datetime.now(UTC)
+        midnight = datetime.combine(now.date() + timedelta(days=1), time.min, UTC)
+        return min((midnight - now).total_seconds(), DAILY_WAIT_CAP_S)
     # HubSpot's burst limit is per 10 s window; its own guidance is to wait for the window.
     return 10.0 if status == 429 else None
 

@@ -1,4 +1,4 @@
-"""The custom deal properties the daemon writes, and creating the missing ones."""
+"""The custom deal and company properties the daemon writes, and creating the missing ones."""
 
 from __future__ import annotations
 
@@ -15,6 +15,22 @@ class PropertySpec:
 
 
 GROUP = "dealinformation"
+COMPANY_GROUP = "companyinformation"
+COMPANY_ID_PROPERTY = "plg_account_id"
+"""The product's account id on companies: the company's external id (unique)."""
+
+# Fields a refresh rewrites: the usage picture. Name, stage, owner and pipeline belong to the
+# rep once the deal exists.
+USAGE_FIELDS: tuple[str, ...] = (
+    "plg_trigger",
+    "plg_triggers",
+    "plg_evidence",
+    "plg_score",
+    "plg_tier",
+    "plg_plan",
+    "amount",
+)
+NUMERIC_FIELDS = frozenset({"plg_score", "plg_tier", "amount"})
 
 
 def deal_properties(external_id_property: str) -> tuple[PropertySpec, ...]:
@@ -28,3 +44,7 @@ def deal_properties(external_id_property: str) -> tuple[PropertySpec, ...]:
         PropertySpec("plg_tier", "PLG tier", type="number", field_type="number"),
         PropertySpec("plg_plan", "PLG plan"),
     )
+
+
+def company_properties() -> tuple[PropertySpec, ...]:
+    return (PropertySpec(COMPANY_ID_PROPERTY, "PLG account id", unique=True),)

@@ -15,7 +15,8 @@ from .store import CrmStore
 
 def apply_faults(faults: FaultPlan, body: Mapping[str, Any]) -> None:
     """Body keys: clear, rate_limit_next (+retry_after_s), fail_next (+status),
-    slow_next (+seconds), reject_property ({object_type, property_name, message} or a list)."""
+    slow_next (+seconds), reject_property ({object_type, property_name, message} or a list),
+    reject_record ({object_type, id, message} or a list), fail_randomly (a rate, +seed)."""
     try:
         if body.get("clear"):
             faults.clear()
@@ -23,6 +24,8 @@ def apply_faults(faults: FaultPlan, body: Mapping[str, Any]) -> None:
             faults.rate_limit_next(int(body["rate_limit_next"]), int(body.get("retry_after_s", 1)))
         if "fail_next" in body:
             faults.fail_next(int(body["fail_next"]), int(body.get("status", 500)))
+        if "fail_randomly" in body:
+            faults.fail_randomly(float(body["fail_randomly"]), seed=int(body.get("seed", 0)))
         if "slow_next" in body:
             faults.slow_next(int(body["slow_next"]), float(body.get("seconds", 1)))
         rejections = body.get("reject_property") or []
@@ -30,6 +33,9 @@ def apply_faults(faults: FaultPlan, body: Mapping[str, Any]) -> None:
             faults.reject_property(
                 str(item["object_type"]), str(item["property_name"]), str(item["message"])
             )
+        records = body.get("reject_record") or []
+        for item in [records] if isinstance(records, Mapping) else records:
+            faults.reject_record(str(item["object_type"]), str(item["id"]), str(item["message"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise validation_error(f"Invalid fault request: {exc}") from exc
 

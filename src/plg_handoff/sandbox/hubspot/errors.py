@@ -67,6 +67,16 @@ def rate_limited(retry_after_s: int) -> ApiError:
     )
 
 
+def daily_limited() -> ApiError:
+    """The portal's daily allowance is spent: no Retry-After, it resets at midnight."""
+    return ApiError(
+        429,
+        RATE_LIMITS,
+        "You have reached your daily limit.",
+        extra={"errorType": "RATE_LIMIT", "policyName": "DAILY"},
+    )
+
+
 @dataclass(frozen=True)
 class PropertyIssue:
     """One entry of HubSpot's "Property values were not valid" list."""

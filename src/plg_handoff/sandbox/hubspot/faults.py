@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ class FaultPlan:
         self._failures: deque[InjectedFailure] = deque()
         self._slow: deque[float] = deque()
         self._rejections: dict[tuple[str, str], str] = {}
+        self._record_rejections: dict[tuple[str, str], str] = {}
+        self._random_rate = 0.0
+        self._random_statuses: tuple[int, ...] = ()
+        self._rng = random.Random(0)
 
     def rate_limit_next(self, n: int, retry_after_s: int = 1) -> None:
         _check_count(n)
@@ -56,11 +61,32 @@ class FaultPlan:
         with self._lock:
             self._rejections[(_object_type(object_type), property_name)] = message
 
+    def fail_randomly(
+        self, rate: float, statuses: tuple[int, ...] = (429, 500, 502, 503), seed: int = 0
+    ) -> None:
+        """After the planned failures, fail this fraction of requests (before processing them)
+        with one of these statuses, from a seeded generator so a run can be repeated."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be between 0 and 1, got {rate}")
+        if any(status != 429 and not 500 <= status <= 599 for status in statuses):
+            raise ValueError(f"random failures are 429 or 5xx, got {statuses}")
+        with self._lock:
+            self._random_rate, self._random_statuses = rate, tuple(statuses)
+            self._rng = random.Random(seed)
+
+    def reject_record(self, object_type: str, record_id: str, message: str) -> None:
+        """Batch writes to this record (by the id the input names: the record id, or the
+        idProperty value of an upsert) fail alone, as a per-record error of a 207."""
+        with self._lock:
+            self._record_rejections[(_object_type(object_type), record_id)] = message
+
     def clear(self) -> None:
         with self._lock:
             self._failures.clear()
             self._slow.clear()
             self._rejections.clear()
+            self._record_rejections.clear()
+            self._random_rate, self._random_statuses = 0.0, ()
 
     def take_delay(self) -> float:
         with self._lock:
@@ -68,20 +94,34 @@ class FaultPlan:
 
     def take_failure(self) -> InjectedFailure | None:
         with self._lock:
-            return self._failures.popleft() if self._failures else None
+            if self._failures:
+                return self._failures.popleft()
+            if self._random_statuses and self._rng.random() < self._random_rate:
+                status = self._rng.choice(self._random_statuses)
+                return InjectedFailure(status, 1 if status == 429 else 0)
+            return None
 
     def rejection(self, object_type: str, property_name: str) -> str | None:
         with self._lock:
             return self._rejections.get((object_type, property_name))
+
+    def record_rejection(self, object_type: str, record_id: str) -> str | None:
+        with self._lock:
+            return self._record_rejections.get((object_type, record_id))
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "pendingFailures": [failure.status for failure in self._failures],
                 "pendingSlowRequests": len(self._slow),
+                "randomFailureRate": self._random_rate,
                 "rejectedProperties": [
                     {"objectType": object_type, "property": name, "message": message}
                     for (object_type, name), message in self._rejections.items()
+                ],
+                "rejectedRecords": [
+                    {"objectType": object_type, "id": record_id, "message": message}
+                    for (object_type, record_id), message in self._record_rejections.items()
                 ],
             }
 

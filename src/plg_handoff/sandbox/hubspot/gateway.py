@@ -7,7 +7,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from .errors import AUTH_MESSAGE, INVALID_AUTHENTICATION, ApiError, rate_limited
+from .errors import (
+    AUTH_MESSAGE,
+    INVALID_AUTHENTICATION,
+    ApiError,
+    daily_limited,
+    rate_limited,
+)
 from .faults import FaultPlan, InjectedFailure
 from .ratelimit import RateLimiter
 from .routing import Request, Response, Router, error_response, parse_json_body
@@ -73,7 +79,12 @@ class Gateway:
         if decision.allowed:
             response = self._dispatch(method, path, query, raw_body)
         else:
-            response = error_response(rate_limited(decision.retry_after_s))
+            refusal = (
+                daily_limited()
+                if decision.daily_remaining == 0
+                else rate_limited(decision.retry_after_s)
+            )
+            response = error_response(refusal)
         response.headers.update(self._limiter.headers(decision))
         return response
 

@@ -232,8 +232,19 @@ class Records:
         self._store.update(obj, values)
         return obj
 
+    def injected_rejection(
+        self, object_type: str, record_id: str, context: dict[str, list[str]]
+    ) -> RecordError | None:
+        message = self._faults.record_rejection(object_type, record_id)
+        if message is None:
+            return None
+        return RecordError(400, VALIDATION_ERROR, message, context)
+
     def upsert(self, object_type: str, item: UpsertInput) -> tuple[CrmObject, bool] | RecordError:
         context = {"id": [item.value]}
+        rejected = self.injected_rejection(object_type, item.value, context)
+        if rejected is not None:
+            return rejected
         existing = self._store.find_by(object_type, item.id_property, item.value)
         if existing is not None:
             updated = self.update(object_type, existing, item.properties, context)

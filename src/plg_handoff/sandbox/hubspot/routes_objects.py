@@ -201,6 +201,9 @@ class ObjectRoutes:
     ) -> CrmObject | RecordError:
         object_id = str(raw.get("id", ""))
         context = {"ids": [object_id]}
+        rejected = self._records.injected_rejection(object_type, object_id, context)
+        if rejected is not None:
+            return rejected
         obj = self._find(object_type, object_id, raw.get("idProperty"), archived=False)
         if obj is None:
             return RecordError(404, OBJECT_NOT_FOUND, self._missing_message(object_type), context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import not_found, validation_error
+from .errors import OBJECT_NOT_FOUND, RecordError, not_found, validation_error
 from .owners import OwnerSeed
 from .properties import PropertyDefinition
 from .records import HUBSPOT_DEFINED, with_default_type
@@ -22,6 +22,8 @@ from .values import now_iso
 OWNERS_LIMIT = 500
 ASSOCIATIONS_LIMIT = 500
 ASSOCIATIONS = "/crm/v4/objects/{from_type}/{from_id}/associations"
+BATCH_ASSOCIATIONS = "/crm/v4/associations/{from_type}/{to_type}"
+BATCH_LIMIT = 100
 
 
 class PortalRoutes:
@@ -45,6 +47,12 @@ class PortalRoutes:
         )
         router.add("DELETE", f"{ASSOCIATIONS}/{{to_type}}/{{to_id}}", self.dissociate, mutates=True)
         router.add("GET", f"{ASSOCIATIONS}/{{to_type}}", self.list_associations)
+        router.add(
+            "POST",
+            f"{BATCH_ASSOCIATIONS}/batch/associate/default",
+            self.batch_associate_default,
+            mutates=True,
+        )
 
     def list_owners(self, req: Request) -> Response:
         limit = req.int_arg("limit", 100, OWNERS_LIMIT)
@@ -125,6 +133,63 @@ class PortalRoutes:
                 "completedAt": now_iso(),
             },
         )
+
+    def batch_associate_default(self, req: Request) -> Response:
+        """Default (unlabelled) associations for many pairs; missing records are per-record
+        errors of a 207, the others are still associated."""
+        started = now_iso()
+        from_type, to_type = req.object_type("from_type"), req.object_type("to_type")
+        default = DEFAULT_ASSOCIATIONS.get((from_type, to_type))
+        if default is None:
+            raise validation_error(
+                f"There is no default association type from {from_type} to {to_type}"
+            )
+        inputs = req.json_object().get("inputs")
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            raise validation_error("Invalid input JSON: inputs must be a list of objects")
+        if len(inputs) > BATCH_LIMIT:
+            raise validation_error(
+                f"Batch input limit exceeded: got {len(inputs)} inputs, the limit is {BATCH_LIMIT}"
+            )
+        results: list[dict[str, Any]] = []
+        errors: list[RecordError] = []
+        for item in inputs:
+            try:
+                from_id = str(item["from"]["id"])
+                to_id = str(item["to"]["id"])
+            except (KeyError, TypeError) as exc:
+                raise validation_error(f"Invalid association input: {item!r}") from exc
+            absent = [
+                object_id
+                for object_type, object_id in ((from_type, from_id), (to_type, to_id))
+                if not self._exists(object_type, object_id)
+            ]
+            if absent:
+                errors.append(
+                    RecordError(
+                        404,
+                        OBJECT_NOT_FOUND,
+                        f"No {singular(from_type)} or {singular(to_type)} with id "
+                        f"{', '.join(absent)} exists",
+                        {"ids": absent},
+                    )
+                )
+                continue
+            self._store.associate(
+                from_type, from_id, to_type, to_id, [(HUBSPOT_DEFINED, default.type_id)]
+            )
+            results.append(_default_result(from_id, to_id, default.type_id))
+            results.append(_default_result(to_id, from_id, inverse_type_id(default.type_id)))
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": now_iso(),
+        }
+        if not errors:
+            return Response(200, body)
+        body.update(errors=[error.as_json() for error in errors], numErrors=len(errors))
+        return Response(207, body)
 
     def associate_labelled(self, req: Request) -> Response:
         from_type, from_id, to_type, to_id = self._endpoints(req)

@@ -1,0 +1,192 @@
+"""The account's company: found by `plg_account_id`, then by domain, else created; the deal is
+associated to it (associations v4, batch endpoint)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicDefaultAssociationMultiPost,
+    PublicDefaultAssociationMultiPost,
+)
+from hubspot.crm.associations.v4 import PublicObjectId as AssociationObjectId
+from hubspot.crm.companies import (
+    AssociationSpec,
+    Filter,
+    FilterGroup,
+    PublicAssociationsForObject,
+    PublicObjectId,
+    PublicObjectSearchRequest,
+    SimplePublicObjectInputForCreate,
+)
+
+from plg_handoff.connectors.base import OpportunityDraft
+from plg_handoff.connectors.errors import Conflict, InvalidInput, NotFound, RecordError
+from plg_handoff.connectors.hubspot.errors import VENDOR
+from plg_handoff.connectors.hubspot.properties import COMPANY_ID_PROPERTY
+
+COMPANY_TO_DEAL = 342  # HubSpot-defined default association type id, company -> deal
+CACHE_SIZE = 10_000
+_EXISTING_ID = re.compile(r"Existing ID: (\d+)")
+
+
+class Caller(Protocol):
+    def __call__(
+        self, fn: Callable[..., Any], *args: Any, idempotent: bool = True, **kwargs: Any
+    ) -> Any: ...
+
+
+class _Lru(OrderedDict[str, str]):
+    def remember(self, key: str, value: str) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+
+
+class Companies:
+    """Keeps account -> company and the deals already linked, per process: an account's later
+    handoffs skip the search, and a retried upsert skips a link it already made."""
+
+    def __init__(self, call: Caller, search_api: Any, basic_api: Any, batch_api: Any) -> None:
+        self._call = call
+        self._search = search_api
+        self._basic = basic_api
+        self._associations = batch_api
+        self._by_account = _Lru()
+        self._linked = _Lru()
+
+    def link(self, draft: OpportunityDraft, deal_id: str) -> str:
+        """The company id the deal is (now) associated to."""
+        if (known := self._linked.get(deal_id)) is not None:
+            return known
+        company_id = self._by_account.get(draft.account_id)
+        if company_id is not None:
+            try:
+                self._associate(deal_id, company_id)
+            except (NotFound, InvalidInput):  # merged or deleted in HubSpot since: look again
+                del self._by_account[draft.account_id]
+                company_id = None
+        if company_id is None:
+            company_id = self._find(draft)
+            if company_id is None:
+                company_id = self._create(draft, deal_id)  # associated by the create itself
+            else:
+                self._associate(deal_id, company_id)
+            self._by_account.remember(draft.account_id, company_id)
+        self._linked.remember(deal_id, company_id)
+        return company_id
+
+    def _find(self, draft: OpportunityDraft) -> str | None:
+        """One search: the external id or any of the domains (filter groups are ORed)."""
+        groups = [
+            FilterGroup(
+                filters=[
+                    Filter(property_name=COMPANY_ID_PROPERTY, operator="EQ", value=draft.account_id)
+                ]
+            )
+        ]
+        domains = sorted({d.strip().lower() for d in draft.domains if d.strip()})
+        if domains:
+            groups.append(
+                FilterGroup(filters=[Filter(property_name="domain", operator="IN", values=domains)])
+            )
+        page = self._call(
+            self._search.do_search,
+            PublicObjectSearchRequest(
+                filter_groups=groups,
+                properties=[COMPANY_ID_PROPERTY, "domain"],
+                limit=10,
+            ),
+        )
+        results = list(page.results or [])
+        by_id = [
+            r for r in results if (r.properties or {}).get(COMPANY_ID_PROPERTY) == draft.account_id
+        ]
+        if by_id:
+            return str(by_id[0].id)
+        # Several companies on one domain: the oldest, HubSpot's own pick when it dedupes.
+        by_domain = sorted(results, key=lambda r: int(r.id))
+        return str(by_domain[0].id) if by_domain else None
+
+    def _create(self, draft: OpportunityDraft, deal_id: str) -> str:
+        properties = {
+            "name": draft.account_name or draft.account_id,
+            COMPANY_ID_PROPERTY: draft.account_id,
+        }
+        if draft.domains:
+            properties["domain"] = draft.domains[0].strip().lower()
+        body = SimplePublicObjectInputForCreate(
+            properties=properties,
+            associations=[
+                PublicAssociationsForObject(
+                    to=PublicObjectId(id=deal_id),
+                    types=[
+                        AssociationSpec(
+                            association_category="HUBSPOT_DEFINED",
+                            association_type_id=COMPANY_TO_DEAL,
+                        )
+                    ],
+                )
+            ],
+        )
+        try:
+            created = self._call(self._basic.create, body, idempotent=False)
+        except Conflict as exc:
+            # plg_account_id is unique: an earlier attempt (or another worker) created it, and
+            # search had not indexed it yet.
+            match = _EXISTING_ID.search(exc.message)
+            existing = match.group(1) if match else self._find(draft)
+            if existing is None:
+                raise
+            self._associate(deal_id, existing)
+            return existing
+        return str(created.id)
+
+    def _associate(self, deal_id: str, company_id: str) -> None:
+        batch = BatchInputPublicDefaultAssociationMultiPost(
+            inputs=[
+                PublicDefaultAssociationMultiPost(
+                    _from=AssociationObjectId(id=deal_id), to=AssociationObjectId(id=company_id)
+                )
+            ]
+        )
+        # The SDK maps only a 200 answer of this endpoint and returns None for a 207: read the
+        # raw answer so per-record errors are not lost.
+        raw = self._call(
+            self._associations.create_default,
+            "deals",
+            "companies",
+            batch,
+            _preload_content=False,
+        )
+        body = _json(raw.data)
+        errors = body.get("errors") or []
+        if raw.status == 207 or errors:
+            records = tuple(
+                RecordError(
+                    record=",".join((e.get("context") or {}).get("ids") or [deal_id]),
+                    message=str(e.get("message")),
+                )
+                for e in errors
+            )
+            cls = (
+                NotFound
+                if all(e.get("category") == "OBJECT_NOT_FOUND" for e in errors)
+                else InvalidInput
+            )
+            raise cls(VENDOR, "association refused", status=raw.status, records=records)
+
+
+def _json(data: bytes | str | None) -> dict[str, Any]:
+    if not data:
+        return {}
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

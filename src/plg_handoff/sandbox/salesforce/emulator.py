@@ -1,0 +1,654 @@
+"""A local emulator of the Salesforce REST API, for tests and the demo.
+
+OAuth 2.0 token endpoint (username-password with the security token appended, client
+credentials, JWT bearer with an RS256 signature checked when a public key is given), sObject
+create/read/update/delete, upsert by external id (201 created; 200 with a body from API v46.0,
+204 before; 300 with the matching records' URLs when more than one matches), describe,
+a SOQL subset with `nextRecordsUrl` paging, sObject Collections (`composite/sobjects`, at most
+200 records, `allOrNone`), errors as `[{"message", "errorCode", "fields"}]`, the
+`Sforce-Limit-Info` header with a daily API request limit, fault injection and request counts
+per route. `GET /` is a read-only HTML overview."""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import json
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import jwt
+
+from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
+
+from . import page, soql
+from .errors import ApiError, not_found
+from .faults import FaultPlan
+from .schema import DEFAULT_CUSTOM_FIELDS, FieldDef
+from .store import DEFAULT_USERS, Store, UserSeed
+
+__all__ = ["Call", "FaultPlan", "SalesforceEmulator"]
+
+TOKEN_PATH = "/services/oauth2/token"  # noqa: S105  # a path, not a secret
+DATA_PREFIX = "/services/data/"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+COLLECTION_LIMIT = 200
+ORG_ID = "00D5e000000SANDBOX"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the emulator saw it; `route` has ids and values replaced by {…}."""
+
+    method: str
+    route: str
+    path: str
+    status: int
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None  # JSON-serialisable, or str for HTML
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json;charset=UTF-8"
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, str) and self.content_type.startswith("text/"):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass
+class _Cursor:
+    rows: list[dict[str, Any]]
+
+
+class SalesforceEmulator:
+    def __init__(
+        self,
+        *,
+        username: str = "integration@sandbox.example",
+        password: str = "sandbox-password",  # noqa: S107  # the emulator's own fake credentials
+        security_token: str = "SANDBOXTOKEN",  # noqa: S107
+        client_id: str = "sandbox-client-id",
+        client_secret: str = "sandbox-client-secret",  # noqa: S107
+        jwt_public_key: str | bytes | None = None,
+        users: Sequence[UserSeed] = DEFAULT_USERS,
+        custom_fields: Iterable[FieldDef] = DEFAULT_CUSTOM_FIELDS,
+        daily_limit: int = 100_000,
+        query_batch_size: int = 2000,
+    ) -> None:
+        """`jwt_public_key` (PEM): JWT bearer assertions must carry an RS256 signature it
+        verifies; without one any structurally valid JWT with the right claims is accepted."""
+        self.username = username
+        self.password = password
+        self.security_token = security_token
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.jwt_public_key = jwt_public_key
+        self.daily_limit = daily_limit
+        self.query_batch_size = query_batch_size
+        self.faults = FaultPlan()
+        self.store = Store(users=users, custom_fields=custom_fields)
+        self.store.rejections = self.faults.rejections
+        self._tokens: set[str] = set()
+        self._usage = 0
+        self._cursors: dict[str, _Cursor] = {}
+        self._cursor_ids = itertools.count(1)
+        self._calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+
+    # lifecycle ---------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if self._server is not None:
+            raise RuntimeError(f"Salesforce emulator already running at {self._url}")
+        server = _Server((host, port), self)
+        self._server = server
+        self._url = f"http://{host}:{server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="salesforce-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self._url
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> SalesforceEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("Salesforce emulator has not been started")
+        return self._url
+
+    # test helpers ------------------------------------------------------------------------
+    def records(self, sobject: str) -> list[dict[str, Any]]:
+        return self.store.records(sobject)
+
+    def insert(self, sobject: str, data: Mapping[str, Any]) -> str:
+        """Adds a record as a CRM user would (unique fields are not checked, so a test can
+        make the ambiguous state of two records with one external id)."""
+        return self.store.insert(sobject, data, check_unique=False)
+
+    def update(self, sobject: str, record_id: str, data: Mapping[str, Any]) -> None:
+        self.store.update(sobject, record_id, data)
+
+    def users(self, *, active: bool | None = None) -> list[dict[str, Any]]:
+        return [u for u in self.store.records("User") if active is None or u["IsActive"] is active]
+
+    def issue_token(self) -> str:
+        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
+        with self._lock:
+            self._tokens.add(token)
+        return token
+
+    def expire_sessions(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def api_calls(self) -> list[Call]:
+        """Requests that count against the org's API limit (the OAuth endpoint does not)."""
+        return [c for c in self.calls if c.route != f"POST {TOKEN_PATH}"]
+
+    def route_counts(self) -> Counter[str]:
+        return Counter(c.route for c in self.calls)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    @property
+    def api_usage(self) -> int:
+        return self._usage
+
+    # dispatch ----------------------------------------------------------------------------
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        parts = urlsplit(target)
+        path = parts.path
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if method == "GET" and path in ("/", "/index.html"):
+            return Reply(200, page.render(self.store), content_type="text/html; charset=utf-8")
+        if path == TOKEN_PATH and method == "POST":
+            reply = self._token(headers, body)
+            self._record(method, TOKEN_PATH, path, reply.status)
+            return reply
+        if not path.startswith(DATA_PREFIX):
+            return Reply(404, not_found().body())
+        route = _route_name(method, path)
+        reply = self._api(method, path, query, headers, body)
+        reply.headers["Sforce-Limit-Info"] = f"api-usage={self._usage}/{self.daily_limit}"
+        self._record(method, route, path, reply.status)
+        return reply
+
+    def _record(self, method: str, route: str, path: str, status: int) -> None:
+        with self._lock:
+            self._calls.append(
+                Call(method, route if " " in route else f"{method} {route}", path, status)
+            )
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Reply:
+        if (delay := self.faults.take_delay()) > 0:
+            time.sleep(delay)
+        try:
+            self._admit(headers.get("authorization"))
+            segments = [unquote(s) for s in path[len(DATA_PREFIX) :].split("/") if s]
+            if not segments:
+                return Reply(200, [{"version": "62.0", "url": "/services/data/v62.0"}])
+            version, rest = segments[0], segments[1:]
+            if not version.startswith("v"):
+                raise not_found()
+            return self._resource(method, float(version[1:]), rest, query, body)
+        except ApiError as error:
+            return Reply(error.status, error.body())
+
+    def _admit(self, authorization: str | None) -> None:
+        """Session, daily limit, then the injected failures, in Salesforce's order."""
+        self._authenticate(authorization)
+        with self._lock:
+            self._usage += 1
+            over = self._usage > self.daily_limit
+        failure = self.faults.take_failure()
+        if over or (failure is not None and failure.status == 403):
+            raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        if failure is not None:
+            raise ApiError(
+                failure.status, "SERVER_UNAVAILABLE", "Server unavailable, try again later."
+            )
+
+    def _authenticate(self, header: str | None) -> None:
+        token = header[7:] if header and header.lower().startswith("bearer ") else ""
+        with self._lock:
+            known = token in self._tokens
+        if not known:
+            raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    def _resource(
+        self, method: str, version: float, rest: list[str], query: Mapping[str, str], body: bytes
+    ) -> Reply:
+        head = rest[0] if rest else ""
+        if head == "limits" and method == "GET":
+            return Reply(
+                200,
+                {
+                    "DailyApiRequests": {
+                        "Max": self.daily_limit,
+                        "Remaining": max(0, self.daily_limit - self._usage),
+                    }
+                },
+            )
+        if head == "query" and method == "GET":
+            if len(rest) == 2:
+                return self._query_more(version, rest[1])
+            return self._query(version, query.get("q", ""))
+        if rest[:2] == ["composite", "sobjects"] and method in {"POST", "PATCH"}:
+            return self._collection(method, version, _json(body))
+        if head == "sobjects" and len(rest) >= 2:
+            sobject = self.store.sobject(rest[1])
+            tail = rest[2:]
+            if not tail and method == "POST":
+                record_id = self.store.insert(sobject, _object(_json(body)))
+                return Reply(201, {"id": record_id, "success": True, "errors": []})
+            if tail == ["describe"] and method == "GET":
+                return Reply(200, self._describe(sobject))
+            if len(tail) == 1:
+                return self._record_by_id(method, version, sobject, tail[0], query, body)
+            if len(tail) == 2:
+                return self._by_external_id(method, version, sobject, tail[0], tail[1], body)
+        raise not_found()
+
+    # sObjects ----------------------------------------------------------------------------
+    def _record_by_id(
+        self,
+        method: str,
+        version: float,
+        sobject: str,
+        record_id: str,
+        query: Mapping[str, str],
+        body: bytes,
+    ) -> Reply:
+        if method == "GET":
+            record = self.store.get(sobject, record_id)
+            wanted = query.get("fields")
+            if wanted:
+                names = [self.store.field(sobject, f.strip()).name for f in wanted.split(",")]
+                record = {n: record.get(n) for n in names}
+            return Reply(200, self._rendered(version, sobject, record_id, record))
+        if method == "PATCH":
+            self.store.update(sobject, record_id, _object(_json(body)))
+            return Reply(204)
+        if method == "DELETE":
+            self.store.delete(sobject, record_id)
+            return Reply(204)
+        raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
+
+    def _by_external_id(
+        self, method: str, version: float, sobject: str, field_name: str, value: str, body: bytes
+    ) -> Reply:
+        try:
+            field_def = self.store.field(sobject, field_name)
+        except ApiError:
+            field_def = None
+        if field_def is None or not (field_def.external_id or field_def.name == "Id"):
+            raise not_found(
+                f"Provided external ID field does not exist or is not accessible: {field_name}"
+            )
+        with self.store.lock:
+            matching = self.store.ids_where(sobject, field_def.name, value)
+            if len(matching) > 1:
+                urls = [self._record_url(version, sobject, i) for i in matching]
+                return Reply(300, urls)
+            if method == "GET":
+                if not matching:
+                    raise not_found()
+                record = self.store.get(sobject, matching[0])
+                return Reply(200, self._rendered(version, sobject, matching[0], record))
+            if method == "DELETE":
+                if not matching:
+                    raise not_found()
+                self.store.delete(sobject, matching[0])
+                return Reply(204)
+            if method != "PATCH":
+                raise ApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
+            data = _object(_json(body))
+            given = data.get(field_def.name)
+            if given is not None and given != value:
+                raise ApiError(
+                    400,
+                    "INVALID_FIELD",
+                    f"The external ID in the URL ({value}) does not match the one in the body",
+                    [field_def.name],
+                )
+            if not matching:
+                record_id = self.store.insert(sobject, {**data, field_def.name: value})
+                return Reply(201, {"id": record_id, "success": True, "errors": [], "created": True})
+            self.store.update(sobject, matching[0], data)
+            if version >= 46.0:
+                return Reply(
+                    200, {"id": matching[0], "success": True, "errors": [], "created": False}
+                )
+            return Reply(204)
+
+    def _describe(self, sobject: str) -> dict[str, Any]:
+        return {
+            "name": sobject,
+            "label": sobject,
+            "custom": False,
+            "createable": True,
+            "updateable": True,
+            "queryable": True,
+            "fields": [f.describe() for f in self.store.fields(sobject)],
+        }
+
+    def _record_url(self, version: float, sobject: str, record_id: str) -> str:
+        return f"/services/data/v{version:.1f}/sobjects/{sobject}/{record_id}"
+
+    def _rendered(
+        self, version: float, sobject: str, record_id: str, record: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        url = self._record_url(version, sobject, record_id)
+        return {"attributes": {"type": sobject, "url": url}, **record}
+
+    # query -------------------------------------------------------------------------------
+    def _query(self, version: float, text: str) -> Reply:
+        parsed = soql.parse(text)
+        rows = self.store.query(parsed)
+        for row in rows:
+            if row.get("Id"):
+                row["attributes"]["url"] = self._record_url(
+                    version, row["attributes"]["type"], row["Id"]
+                )
+        return self._page(version, rows, len(rows), None)
+
+    def _query_more(self, version: float, locator: str) -> Reply:
+        cursor_id, _, offset_text = locator.rpartition("-")
+        with self._lock:
+            cursor = self._cursors.get(cursor_id)
+        if cursor is None or not offset_text.isdigit():
+            raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(version, cursor.rows, len(cursor.rows), (cursor_id, int(offset_text)))
+
+    def _page(
+        self,
+        version: float,
+        rows: list[dict[str, Any]],
+        total: int,
+        at: tuple[str, int] | None,
+    ) -> Reply:
+        cursor_id, offset = at if at else ("", 0)
+        batch = rows[offset : offset + self.query_batch_size]
+        end = offset + len(batch)
+        answer: dict[str, Any] = {"totalSize": total, "done": end >= total, "records": batch}
+        if end < total:
+            if not cursor_id:
+                cursor_id = f"01g5e{next(self._cursor_ids):010d}"
+                with self._lock:
+                    self._cursors[cursor_id] = _Cursor(rows)
+            answer["nextRecordsUrl"] = f"/services/data/v{version:.1f}/query/{cursor_id}-{end}"
+        return Reply(200, answer)
+
+    # sObject Collections -----------------------------------------------------------------
+    def _collection(self, method: str, version: float, body: Any) -> Reply:
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise ApiError(400, "JSON_PARSER_ERROR", "expected {allOrNone, records: [...]}")
+        records: list[Any] = body["records"]
+        if len(records) > COLLECTION_LIMIT:
+            raise ApiError(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records into"
+                " this call",
+            )
+        all_or_none = bool(body.get("allOrNone"))
+        with self.store.lock:
+            snapshot = {s: self.store.records(s) for s in ("Account", "Opportunity", "Task")}
+            results: list[dict[str, Any]] = []
+            for record in records:
+                results.append(self._collection_one(method, record))
+            if all_or_none and not all(r["success"] for r in results):
+                self._restore(snapshot)
+                results = [
+                    r
+                    if not r["success"]
+                    else {
+                        "id": None,
+                        "success": False,
+                        "errors": [
+                            {
+                                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                                "message": "Record rolled back because not all records were"
+                                " valid and the request was using AllOrNone header",
+                                "fields": [],
+                            }
+                        ],
+                    }
+                    for r in results
+                ]
+        return Reply(200, results)
+
+    def _collection_one(self, method: str, record: Any) -> dict[str, Any]:
+        try:
+            record_id = self._collection_write(method, record)
+        except ApiError as error:
+            failure = {"statusCode": error.error_code, "message": error.message}
+            return {"id": None, "success": False, "errors": [{**failure, "fields": error.fields}]}
+        return {"id": record_id, "success": True, "errors": []}
+
+    def _collection_write(self, method: str, record: Any) -> str:
+        if not isinstance(record, dict):
+            raise ApiError(400, "JSON_PARSER_ERROR", "each record must be an object")
+        attributes = record.get("attributes") or {}
+        sobject = self.store.sobject(str(attributes.get("type", "")))
+        data = {k: v for k, v in record.items() if k not in {"attributes", "id", "Id"}}
+        if method == "POST":
+            return self.store.insert(sobject, data)
+        record_id = str(record.get("id") or record.get("Id") or "")
+        if not record_id:
+            raise ApiError(400, "MISSING_ARGUMENT", "Id not specified in an update call")
+        self.store.update(sobject, record_id, data)
+        return record_id
+
+    def _restore(self, snapshot: Mapping[str, list[dict[str, Any]]]) -> None:
+        for sobject, rows in snapshot.items():
+            self.store.replace(sobject, rows)
+
+    # OAuth -------------------------------------------------------------------------------
+    def _token(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        grant = form.get("grant_type", "")
+        check: Callable[[Mapping[str, str]], str | None]
+        if grant == "password":
+            check = self._password_grant
+        elif grant == "client_credentials":
+            check = self._client_credentials_grant
+        elif grant == JWT_GRANT:
+            check = self._jwt_grant
+        else:
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
+        problem = check(form)
+        if problem is not None:
+            code = "invalid_client_id" if problem.startswith("client") else "invalid_grant"
+            return _oauth_error(code, problem)
+        user = self.store.records("User")[0]["Id"]
+        return Reply(
+            200,
+            {
+                "access_token": self.issue_token(),
+                "instance_url": self.url,
+                "id": f"{self.url}/id/{ORG_ID}/{user}",
+                "token_type": "Bearer",
+                "issued_at": str(int(time.time() * 1000)),
+                "signature": secrets.token_urlsafe(32),
+            },
+        )
+
+    def _client_ok(self, form: Mapping[str, str], *, secret: bool = True) -> bool:
+        ok = hmac.compare_digest(form.get("client_id", ""), self.client_id)
+        if secret:
+            ok = ok and hmac.compare_digest(form.get("client_secret", ""), self.client_secret)
+        return ok
+
+    def _password_grant(self, form: Mapping[str, str]) -> str | None:
+        if not self._client_ok(form):
+            return "client identifier invalid"
+        expected = self.password + self.security_token
+        if form.get("username") != self.username or not hmac.compare_digest(
+            form.get("password", ""), expected
+        ):
+            return "authentication failure"
+        return None
+
+    def _client_credentials_grant(self, form: Mapping[str, str]) -> str | None:
+        return None if self._client_ok(form) else "client identifier invalid"
+
+    def _jwt_grant(self, form: Mapping[str, str]) -> str | None:
+        assertion = form.get("assertion", "")
+        try:
+            if self.jwt_public_key is not None:
+                claims = jwt.decode(
+                    assertion,
+                    self.jwt_public_key,
+                    algorithms=["RS256"],
+                    audience=[*LOGIN_AUDIENCES, self.url],
+                    options={"require": ["iss", "sub", "aud", "exp"]},
+                )
+            else:
+                claims = jwt.decode(assertion, options={"verify_signature": False})
+                if claims.get("aud") not in (*LOGIN_AUDIENCES, self.url):
+                    return "audience is invalid"
+                if float(claims.get("exp", 0)) < time.time():
+                    return "expired authorization code"
+        except jwt.PyJWTError as exc:
+            return f"invalid assertion: {exc}"
+        if claims.get("iss") != self.client_id:
+            return "client identifier invalid"
+        if claims.get("sub") != self.username:
+            return "user hasn't approved this consumer"
+        return None
+
+
+def _route_name(method: str, path: str) -> str:
+    segments = [s for s in path[len(DATA_PREFIX) :].split("/") if s][1:]
+    if segments[:1] == ["sobjects"] and len(segments) >= 3 and segments[2] != "describe":
+        names = (
+            ["sobjects", segments[1], "{id}"]
+            if len(segments) == 3
+            else ["sobjects", segments[1], segments[2], "{value}"]
+        )
+        segments = names
+    elif segments[:1] == ["query"] and len(segments) == 2:
+        segments = ["query", "{locator}"]
+    return f"{method} /{'/'.join(segments)}"
+
+
+def _oauth_error(code: str, description: str) -> Reply:
+    return Reply(400, {"error": code, "error_description": description})
+
+
+def _json(body: bytes) -> Any:
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ApiError(400, "JSON_PARSER_ERROR", "the body must be a JSON object")
+    return cast(dict[str, Any], value)
+
+
+class _Server(TrackingHTTPServer):
+    def __init__(self, address: tuple[str, int], emulator: SalesforceEmulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, _Handler)
+
+
+class _Handler(TrackedRequestHandler):
+    server_version = "SalesforceSandbox/1.0"
+    timeout = 120
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        emulator = cast(_Server, self.server).emulator
+        reply = emulator.handle(self.command, self.path, headers, body)
+        payload = reply.encoded()
+        try:
+            self.send_response(reply.status)
+            if payload:
+                self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if payload:
+                self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read `SalesforceEmulator.calls` instead."""

@@ -1,0 +1,198 @@
+"""The CRM conformance suite, and Salesforce specifics, against the Salesforce emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from plg_handoff.cli import app
+from plg_handoff.config import SalesforceConfig
+from plg_handoff.connectors.base import CrmConnector
+from plg_handoff.connectors.errors import Conflict, InvalidInput, SetupRequired, TransientError
+from plg_handoff.connectors.salesforce import SalesforceCredentials, SalesforceCrm
+from plg_handoff.sandbox.salesforce import DEFAULT_CUSTOM_FIELDS, SalesforceEmulator
+from tests.crm_conformance import CrmConformance, draft, task_spec
+
+
+def credentials(emulator: SalesforceEmulator) -> SalesforceCredentials:
+    return SalesforceCredentials(
+        username=emulator.username,
+        password=emulator.password,
+        security_token=emulator.security_token,
+        client_id=emulator.client_id,
+        client_secret=emulator.client_secret,
+    )
+
+
+def connect(emulator: SalesforceEmulator, **config: Any) -> SalesforceCrm:
+    settings = SalesforceConfig.model_validate(
+        {"kind": "salesforce", "login_url": emulator.url, **config}
+    )
+    return SalesforceCrm(settings, credentials(emulator))
+
+
+class SalesforceHarness:
+    def __init__(self, emulator: SalesforceEmulator) -> None:
+        self.emulator = emulator
+        self.crm: CrmConnector = connect(emulator)
+        self._extra: list[SalesforceEmulator] = []
+
+    def api_calls(self) -> int:
+        return len(self.emulator.api_calls())
+
+    def reset_calls(self) -> None:
+        self.emulator.reset_calls()
+
+    def inactive_owner_ids(self) -> set[str]:
+        return {u["Id"] for u in self.emulator.users(active=False)}
+
+    def opportunities(self, external_id: str) -> list[str]:
+        return [
+            o["Id"]
+            for o in self.emulator.records("Opportunity")
+            if o["Plg_Handoff_Id__c"] == external_id
+        ]
+
+    def tasks_on(self, opportunity_id: str) -> list[str]:
+        return [t["Id"] for t in self.emulator.records("Task") if t["WhatId"] == opportunity_id]
+
+    def complete_task(self, task_id: str) -> None:
+        self.emulator.update("Task", task_id, {"Status": "Completed"})
+
+    def close_won(self, opportunity_id: str) -> None:
+        self.emulator.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+
+    def rate_limit_next(self, n: int) -> None:
+        self.emulator.faults.limit_next(n)
+
+    def clear_faults(self) -> None:
+        self.emulator.faults.clear()
+
+    def refuse_trigger_field(self, message: str) -> None:
+        self.emulator.faults.reject_field("Opportunity", "Plg_Trigger__c", message)
+
+    def crm_without_custom_fields(self) -> tuple[CrmConnector, set[str]]:
+        fields = [f for f in DEFAULT_CUSTOM_FIELDS if f.name != "Plg_Evidence__c"]
+        bare = SalesforceEmulator(custom_fields=fields)
+        bare.start()
+        self._extra.append(bare)
+        return connect(bare), {"Plg_Evidence__c"}
+
+    def close(self) -> None:
+        for emulator in self._extra:
+            emulator.stop()
+
+
+@pytest.fixture
+def salesforce() -> Iterator[SalesforceEmulator]:
+    with SalesforceEmulator() as emulator:
+        yield emulator
+
+
+class TestSalesforceConformance(CrmConformance):
+    @pytest.fixture
+    def harness(self, salesforce: SalesforceEmulator) -> Iterator[SalesforceHarness]:
+        harness = SalesforceHarness(salesforce)
+        try:
+            yield harness
+        finally:
+            harness.close()
+
+
+def test_more_than_one_record_with_the_external_id_is_a_conflict(
+    salesforce: SalesforceEmulator,
+) -> None:
+    crm = connect(salesforce)
+    owner = crm.list_owners()[0].id
+    for _ in range(2):
+        salesforce.insert(
+            "Opportunity",
+            {
+                "Name": "dup",
+                "StageName": "Prospecting",
+                "CloseDate": "2030-01-01",
+                "Plg_Handoff_Id__c": "handoff/acct-dup/1",
+            },
+        )
+    with pytest.raises(Conflict) as caught:
+        crm.upsert_opportunity(draft("handoff/acct-dup/1", owner))
+    assert caught.value.retryable is False
+    assert "more than one record" in str(caught.value)
+
+
+def test_ensure_properties_says_which_fields_to_create(salesforce: SalesforceEmulator) -> None:
+    assert connect(salesforce).ensure_properties() == []
+    fields = [f for f in DEFAULT_CUSTOM_FIELDS if f.name not in {"Plg_Score__c"}]
+    with SalesforceEmulator(custom_fields=fields) as bare, pytest.raises(SetupRequired) as caught:
+        connect(bare).ensure_properties()
+    assert "Plg_Score__c: Number(6, 2)" in str(caught.value)
+    assert caught.value.retryable is False
+
+
+def test_an_expired_session_logs_in_again_once(salesforce: SalesforceEmulator) -> None:
+    crm = connect(salesforce)
+    salesforce.expire_sessions()
+    assert crm.list_owners()
+    assert salesforce.route_counts()["POST /services/oauth2/token"] == 2
+
+
+def test_server_errors_are_retried_briefly_then_transient(salesforce: SalesforceEmulator) -> None:
+    crm = connect(salesforce)
+    salesforce.faults.fail_next(2, 503)
+    assert crm.list_owners()  # third attempt succeeds
+    salesforce.faults.fail_next(5, 503)
+    with pytest.raises(TransientError):
+        crm.list_owners()
+
+
+def test_an_unknown_owner_is_refused_per_record(salesforce: SalesforceEmulator) -> None:
+    crm = connect(salesforce)
+    inactive = salesforce.users(active=False)[0]["Id"]
+    with pytest.raises(InvalidInput) as caught:
+        crm.upsert_opportunity(draft("handoff/acct-x/1", inactive))
+    assert "INACTIVE_OWNER_OR_USER" in str(caught.value)
+    assert caught.value.records[0].record == "handoff/acct-x/1"
+    assert caught.value.records[0].fields == ("OwnerId",)
+
+
+def test_a_task_create_is_not_retried_in_process(salesforce: SalesforceEmulator) -> None:
+    """A 5xx or timeout does not say whether the Task was made: the activity's retry looks
+    for it (find_task) before creating, so the connector itself tries once."""
+    crm = connect(salesforce)
+    owner = crm.list_owners()[0].id
+    opportunity = crm.upsert_opportunity(draft("handoff/acct-once/1", owner)).id
+    salesforce.faults.fail_next(1, 503)
+    with pytest.raises(TransientError):
+        crm.create_task(task_spec(opportunity, owner))
+    assert crm.find_task(opportunity) is None
+    task = crm.find_task(opportunity) or crm.create_task(task_spec(opportunity, owner))
+    assert [t["Id"] for t in salesforce.records("Task")] == [task]
+
+
+def test_slow_answers_past_the_timeout_are_transient(salesforce: SalesforceEmulator) -> None:
+    crm = connect(salesforce, timeout="0.3s")
+    salesforce.faults.slow_next(3, 0.6)
+    with pytest.raises(TransientError):
+        crm.list_owners()
+
+
+def test_crm_setup_prints_the_salesforce_fields_to_create(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = [f for f in DEFAULT_CUSTOM_FIELDS if f.name != "Plg_Evidence__c"]
+    with SalesforceEmulator(custom_fields=fields) as bare:
+        for name in ("username", "password", "security_token", "client_id", "client_secret"):
+            monkeypatch.setenv(f"HANDOFF_SALESFORCE_{name.upper()}", getattr(bare, name))
+        config = tmp_path / "handoff.toml"
+        config.write_text(
+            '[[sources]]\nkind = "file"\nname = "demo"\npath = "usage"\n\n'
+            f'[crm]\nkind = "salesforce"\nlogin_url = "{bare.url}"\n',
+            encoding="utf-8",
+        )
+        result = CliRunner().invoke(app, ["crm-setup", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "Plg_Evidence__c: Long Text Area(32768)" in result.stderr
