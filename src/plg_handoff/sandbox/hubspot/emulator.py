@@ -6,14 +6,13 @@ The real `hubspot-api-client` SDK talks to it over HTTP:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 
 from .control import ControlRoutes
 from .errors import ApiError
@@ -65,38 +64,16 @@ class HubSpotEmulator:
             store=self._store, faults=self.faults, gateway=self._gateway, limiter=self._limiter
         ).register(self._control)
         self._page = OverviewPage(self._store)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
+        self._serving = ServerThread("hubspot-emulator")
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError(f"HubSpot emulator already running at {self._url}")
-        server = _Server((host, port), self)
-        self._server = server
-        self._url = f"http://{host}:{server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="hubspot-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
+        return self._serving.start(_Server((host, port), self))
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._serving.stop()
 
     def __enter__(self) -> HubSpotEmulator:
-        if self._server is None:
+        if not self._serving.running:
             self.start()
         return self
 
@@ -110,9 +87,7 @@ class HubSpotEmulator:
 
     @property
     def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("HubSpot emulator has not been started")
-        return self._url
+        return self._serving.url
 
     def objects(self, object_type: str) -> list[dict[str, Any]]:
         resolved = resolve_object_type(object_type)

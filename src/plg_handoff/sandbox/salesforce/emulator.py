@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
-from plg_handoff.http_server import TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 
 from . import page, soql
 from .errors import ApiError, not_found
@@ -108,39 +108,17 @@ class SalesforceEmulator:
         self._cursor_ids = itertools.count(1)
         self._calls: list[Call] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._url: str | None = None
+        self._serving = ServerThread("salesforce-emulator")
 
     # lifecycle ---------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        if self._server is not None:
-            raise RuntimeError(f"Salesforce emulator already running at {self._url}")
-        server = _Server((host, port), self)
-        self._server = server
-        self._url = f"http://{host}:{server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="salesforce-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self._url
+        return self._serving.start(_Server((host, port), self))
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._serving.stop()
 
     def __enter__(self) -> SalesforceEmulator:
-        if self._server is None:
+        if not self._serving.running:
             self.start()
         return self
 
@@ -154,9 +132,7 @@ class SalesforceEmulator:
 
     @property
     def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("Salesforce emulator has not been started")
-        return self._url
+        return self._serving.url
 
     # test helpers ------------------------------------------------------------------------
     def records(self, sobject: str) -> list[dict[str, Any]]:
