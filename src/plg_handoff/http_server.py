@@ -8,7 +8,8 @@ import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 
 class TrackingHTTPServer(ThreadingHTTPServer):
@@ -100,3 +101,36 @@ class ServerThread:
         server.server_close()
         if thread is not None:
             thread.join(timeout=5)
+
+
+class ServedEndpoint:
+    """Start, stop, URL and `with` for a local endpoint served by a `ServerThread`: a subclass
+    sets `_serving` and says how to build its server."""
+
+    _serving: ServerThread
+
+    def _make_server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
+        raise NotImplementedError
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        return self._serving.start(self._make_server((host, port)))
+
+    def stop(self) -> None:
+        self._serving.stop()
+
+    @property
+    def url(self) -> str:
+        return self._serving.url
+
+    def __enter__(self) -> Self:
+        if not self._serving.running:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

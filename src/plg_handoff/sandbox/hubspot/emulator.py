@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import (
+    ServedEndpoint,
+    ServerThread,
+    TrackedRequestHandler,
+    TrackingHTTPServer,
+)
 
 from .control import ControlRoutes
 from .errors import ApiError
@@ -34,7 +38,7 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105  # the well-known token of the local demo portal
 
 
-class HubSpotEmulator:
+class HubSpotEmulator(ServedEndpoint):
     def __init__(
         self,
         *,
@@ -66,28 +70,8 @@ class HubSpotEmulator:
         self._page = OverviewPage(self._store)
         self._serving = ServerThread("hubspot-emulator")
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        return self._serving.start(_Server((host, port), self))
-
-    def stop(self) -> None:
-        self._serving.stop()
-
-    def __enter__(self) -> HubSpotEmulator:
-        if not self._serving.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     def objects(self, object_type: str) -> list[dict[str, Any]]:
         resolved = resolve_object_type(object_type)

@@ -19,11 +19,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import (
+    ServedEndpoint,
+    ServerThread,
+    TrackedRequestHandler,
+    TrackingHTTPServer,
+)
 from plg_handoff.sandbox.feeder import HISTORY_DAYS
 
 from .dataset import simulated_events, simulated_profiles
@@ -56,7 +60,7 @@ class Call:
     auth: str | None = None  # "service_account" or "project_secret" once authenticated
 
 
-class MixpanelEmulator:
+class MixpanelEmulator(ServedEndpoint):
     def __init__(
         self,
         *,
@@ -104,28 +108,8 @@ class MixpanelEmulator:
         self._calls_lock = threading.Lock()
         self._serving = ServerThread("mixpanel-emulator", poll_interval=0.02)
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        return self._serving.start(_Server((host, port), self))
-
-    def stop(self) -> None:
-        self._serving.stop()
-
-    def __enter__(self) -> MixpanelEmulator:
-        if not self._serving.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     @property
     def calls(self) -> list[Call]:

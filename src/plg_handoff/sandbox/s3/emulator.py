@@ -34,12 +34,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import (
+    ServedEndpoint,
+    ServerThread,
+    TrackedRequestHandler,
+    TrackingHTTPServer,
+)
 
 from .sigv4 import Keys, verify
 from .store import Bucket, DirectoryBucket, MemoryBucket, StoredObject
@@ -121,7 +125,7 @@ class S3Faults:
             self._planned.extend(reply for _ in range(n))
 
 
-class S3Emulator:
+class S3Emulator(ServedEndpoint):
     def __init__(
         self,
         *,
@@ -189,28 +193,8 @@ class S3Emulator:
 
     # --- server -------------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        return self._serving.start(_Server((host, port), self))
-
-    def stop(self) -> None:
-        self._serving.stop()
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
-
-    def __enter__(self) -> S3Emulator:
-        if not self._serving.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     # --- requests -----------------------------------------------------------------------------
 

@@ -20,13 +20,17 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jwt
 
-from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import (
+    ServedEndpoint,
+    ServerThread,
+    TrackedRequestHandler,
+    TrackingHTTPServer,
+)
 
 from . import page, soql
 from .errors import ApiError, not_found
@@ -74,7 +78,7 @@ class _Cursor:
     rows: list[dict[str, Any]]
 
 
-class SalesforceEmulator:
+class SalesforceEmulator(ServedEndpoint):
     def __init__(
         self,
         *,
@@ -111,28 +115,8 @@ class SalesforceEmulator:
         self._serving = ServerThread("salesforce-emulator")
 
     # lifecycle ---------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        return self._serving.start(_Server((host, port), self))
-
-    def stop(self) -> None:
-        self._serving.stop()
-
-    def __enter__(self) -> SalesforceEmulator:
-        if not self._serving.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     # test helpers ------------------------------------------------------------------------
     def records(self, sobject: str) -> list[dict[str, Any]]:

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
+from plg_handoff.http_server import (
+    ServedEndpoint,
+    ServerThread,
+    TrackedRequestHandler,
+    TrackingHTTPServer,
+)
 
 __all__ = ["ProfilesFaults", "SegmentProfilesEmulator"]
 
@@ -96,7 +101,7 @@ class _WindowLimiter:
             return True
 
 
-class SegmentProfilesEmulator:
+class SegmentProfilesEmulator(ServedEndpoint):
     def __init__(
         self,
         *,
@@ -119,15 +124,8 @@ class SegmentProfilesEmulator:
     def __repr__(self) -> str:
         return f"SegmentProfilesEmulator(space_id={self.space_id!r}, url={self._url_or_none()!r})"
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        return self._serving.start(_Server((host, port), self))
-
-    def stop(self) -> None:
-        self._serving.stop()
-
-    @property
-    def url(self) -> str:
-        return self._serving.url
+    def _make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
 
     def _url_or_none(self) -> str | None:
         return self._serving.url if self._serving.running else None
