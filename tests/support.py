@@ -11,8 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from plg_handoff.activities.usage import PullUsageResult
+from plg_handoff.config import Config
 from plg_handoff.sandbox.simulator import event
+from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
+from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 
 T = TypeVar("T")
 
@@ -80,3 +85,24 @@ async def record_history(client: Client, workflow_id: str, name: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+
+
+async def sync(client: Client, config: Config) -> PullUsageResult:
+    """One usage sync of the config's "demo" source, run to its end."""
+    return await client.execute_workflow(
+        UsageSyncWorkflow.run,
+        UsageSyncInput("demo"),
+        id=f"usage-sync/demo/{config.temporal.task_queue}",
+        task_queue=config.temporal.task_queue,
+    )
+
+
+async def handoff_status(client: Client, workflow_id: str) -> HandoffStatus | None:
+    """The handoff's `status` query; None while the workflow does not exist yet."""
+    handle = client.get_workflow_handle_for(HandoffWorkflow.run, workflow_id)
+    try:
+        return await handle.query(HandoffWorkflow.status)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise

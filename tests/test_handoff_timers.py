@@ -22,8 +22,7 @@ from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
 from plg_handoff.workflows.handoff import HandoffStatus
 from tests.conftest import TOKEN, make_config
-from tests.e2e.test_thin_path import handoff_status
-from tests.support import eventually, record_history
+from tests.support import eventually, handoff_status, record_history
 
 POLL = timedelta(hours=6)
 EXPIRE = timedelta(days=14)

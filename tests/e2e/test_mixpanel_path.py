@@ -17,8 +17,7 @@ from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.sandbox.mixpanel.emulator import MixpanelEmulator
 from plg_handoff.worker import build_crm, build_worker
 from tests.conftest import TOKEN, make_config
-from tests.e2e.test_thin_path import handoff_status, sync
-from tests.support import eventually, usage_lines
+from tests.support import eventually, handoff_status, sync, usage_lines
 
 pytestmark = pytest.mark.e2e
 USER, SECRET = "sa.handoff", "sa-secret-9d2f"  # the emulator's test credentials

@@ -18,15 +18,20 @@ from plg_handoff.activities.contracts import (
     RequalifyRequest,
     SnoozeRequest,
 )
-from plg_handoff.config import Config, load_secrets
+from plg_handoff.config import load_secrets
 from plg_handoff.explain import account_summary, render
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
-from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
-from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, usage_lines, write_profiles, write_usage
+from tests.support import (
+    eventually,
+    handoff_status,
+    sync,
+    usage_lines,
+    write_profiles,
+    write_usage,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -49,15 +54,6 @@ def seats(tmp_path: Path, account: str, yesterday: int, today: int) -> None:
     write_profiles(
         tmp_path / "accounts.jsonl",
         {account: {"name": f"{account} Inc", "seat_limit": 10, "arr_potential": 60_000}},
-    )
-
-
-async def sync(client: Client, config: Config) -> None:
-    await client.execute_workflow(
-        UsageSyncWorkflow.run,
-        UsageSyncInput("demo"),
-        id=f"usage-sync/demo/{config.temporal.task_queue}",
-        task_queue=config.temporal.task_queue,
     )
 
 
@@ -86,14 +82,6 @@ async def summary(client: Client, account: str) -> AccountSummary:
     return await client.get_workflow_handle_for(AccountWorkflow.run, f"account/{account}").query(
         AccountWorkflow.state
     )
-
-
-async def handoff(client: Client, workflow_id: str) -> HandoffStatus | None:
-    handle = client.get_workflow_handle_for(HandoffWorkflow.run, workflow_id)
-    try:
-        return await handle.query(HandoffWorkflow.status)
-    except Exception:  # noqa: BLE001  # not started yet
-        return None
 
 
 async def test_disqualified_account_opens_no_handoff_until_requalified(
@@ -130,7 +118,7 @@ async def test_disqualified_account_opens_no_handoff_until_requalified(
             lambda s: s.last_evaluation is not None and bool(s.last_evaluation.fired),
         )
         assert state.open_handoff is None
-        assert await handoff(client, f"handoff/{account}/1") is None
+        assert await handoff_status(client, f"handoff/{account}/1") is None
         text = render(await account_summary(client, account))
         assert "held: disqualified: existing enterprise customer" in text
         assert "fired: limit_approaching" in text
@@ -144,7 +132,7 @@ async def test_disqualified_account_opens_no_handoff_until_requalified(
         )
         assert released.held is None
         opened = await eventually(
-            lambda: handoff(client, f"handoff/{account}/1"),
+            lambda: handoff_status(client, f"handoff/{account}/1"),
             lambda s: s is not None and s.stage == "assigned",
         )
         assert opened is not None
@@ -205,7 +193,7 @@ async def test_an_open_handoff_takes_newer_evidence_instead_of_a_second_deal(
     async with build_worker(client, config, load_secrets(config), crm):
         await sync(client, config)
         await eventually(
-            lambda: handoff(client, f"handoff/{account}/1"),
+            lambda: handoff_status(client, f"handoff/{account}/1"),
             lambda s: s is not None and s.stage == "assigned",
         )
         [deal] = hubspot.objects("deals")
@@ -214,7 +202,7 @@ async def test_an_open_handoff_takes_newer_evidence_instead_of_a_second_deal(
         seats(tmp_path, account, yesterday=8, today=9)
         await sync(client, config)
         status = await eventually(
-            lambda: handoff(client, f"handoff/{account}/1"),
+            lambda: handoff_status(client, f"handoff/{account}/1"),
             lambda s: s is not None and s.evidence_updates >= 1,
         )
         assert status is not None

@@ -11,10 +11,9 @@ from temporalio.testing import WorkflowEnvironment
 from plg_handoff.config import load_secrets
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
-from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
-from tests.e2e.test_operator_controls import handoff, seats
-from tests.support import eventually, record_history
+from tests.e2e.test_operator_controls import seats
+from tests.support import eventually, handoff_status, record_history, sync
 
 pytestmark = pytest.mark.e2e
 ACCOUNT = "rule-change"  # also named in tests/test_replay.py
@@ -33,14 +32,9 @@ async def test_a_handoff_opened_under_a_lower_threshold(
     crm.ensure_properties()
     seats(tmp_path, ACCOUNT, yesterday=5, today=6)  # 60 %: over 0.5, under the default 0.8
     async with build_worker(client, config, load_secrets(config), crm):
-        await client.execute_workflow(
-            UsageSyncWorkflow.run,
-            UsageSyncInput("demo"),
-            id=f"usage-sync/demo/{config.temporal.task_queue}",
-            task_queue=config.temporal.task_queue,
-        )
+        await sync(client, config)
         status = await eventually(
-            lambda: handoff(client, f"handoff/{ACCOUNT}/1"),
+            lambda: handoff_status(client, f"handoff/{ACCOUNT}/1"),
             lambda s: s is not None and s.stage == "assigned",
         )
         assert status is not None

@@ -15,8 +15,8 @@ from plg_handoff.sandbox.salesforce import SalesforceEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
 from tests.conftest import make_config
-from tests.e2e.test_thin_path import handoff_count, handoff_status, seed_usage, sync
-from tests.support import eventually
+from tests.e2e.test_thin_path import handoff_count, seed_usage
+from tests.support import eventually, handoff_status, sync
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,7 @@ from plg_handoff.connectors.segment.spool import Spool
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from tests.conftest import TOKEN, make_config
-from tests.e2e.test_thin_path import handoff_status, sync
-from tests.support import eventually
+from tests.support import eventually, handoff_status, sync
 
 pytestmark = pytest.mark.e2e
 WRITE_KEY = "seg-write-key-7c1e"

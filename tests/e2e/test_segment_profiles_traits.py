@@ -24,8 +24,7 @@ from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
 from tests.conftest import TOKEN, make_config
 from tests.e2e.test_changed_only import completed
-from tests.e2e.test_thin_path import handoff_status
-from tests.support import eventually
+from tests.support import eventually, handoff_status
 
 pytestmark = pytest.mark.e2e
 WRITE_KEY = "seg-write-key-profiles-2b7d"

@@ -14,8 +14,8 @@ from plg_handoff.connectors.segment.spool import Spool
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from tests.conftest import TOKEN, make_config
-from tests.e2e.test_thin_path import handoff_status, seed_usage, sync
-from tests.support import eventually
+from tests.e2e.test_thin_path import seed_usage
+from tests.support import eventually, handoff_status, sync
 
 pytestmark = pytest.mark.e2e
 WRITE_KEY = "wb-write-key-51aa"

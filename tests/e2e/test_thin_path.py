@@ -9,20 +9,18 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from plg_handoff.activities.usage import PullUsageResult
 from plg_handoff.config import Config
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
-from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
-from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
 from tests.support import (
     eventually,
+    handoff_status,
     record_history,
+    sync,
     usage_lines,
     write_profiles,
     write_usage,
@@ -57,25 +55,6 @@ def seed_usage(tmp_path: Path, hot: str = "acct-hot") -> None:
             near: {"name": "Near Co", "plan": "business", "seat_limit": 20},
         },
     )
-
-
-async def sync(client: Client, config: Config) -> PullUsageResult:
-    return await client.execute_workflow(
-        UsageSyncWorkflow.run,
-        UsageSyncInput("demo"),
-        id=f"usage-sync/demo/{config.temporal.task_queue}",
-        task_queue=config.temporal.task_queue,
-    )
-
-
-async def handoff_status(client: Client, workflow_id: str) -> HandoffStatus | None:
-    handle = client.get_workflow_handle_for(HandoffWorkflow.run, workflow_id)
-    try:
-        return await handle.query(HandoffWorkflow.status)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
 
 
 async def handoff_count(client: Client, config: Config) -> int:
