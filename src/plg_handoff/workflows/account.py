@@ -202,15 +202,15 @@ class AccountWorkflow:
         handoff opens when the engine hands the account to sales and nothing holds it back."""
         state = self._state
         evaluation = result.evaluation
+        evidence = [line for fired in evaluation.fired for line in fired.evidence]
         if state.open_handoff is not None:
-            evidence = [line for fired in evaluation.fired for line in fired.evidence]
             if evaluation.fired and evidence != state.evidence_sent:
                 state.evidence_sent = evidence
                 await self._tell_handoff(state.open_handoff, EvidenceUpdate(evaluation))
             return
         if not evaluation.hand_off or self._cooling_down() or self._held() is not None:
             return
-        state.evidence_sent = [line for fired in evaluation.fired for line in fired.evidence]
+        state.evidence_sent = evidence
         await self._open_handoff(result)
 
     async def _tell_handoff(self, workflow_id: str, update: EvidenceUpdate) -> None:
