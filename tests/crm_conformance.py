@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
-from plg_handoff.connectors.base import CrmConnector, OpportunityDraft, TaskSpec
+from plg_handoff.connectors.base import CrmConnector, FunnelFields, OpportunityDraft, TaskSpec
 from plg_handoff.connectors.errors import InvalidInput, RateLimited
 
-NEW_HANDOFF_MAX_CALLS = 4  # owners + upsert + task lookup + task create
+NEW_HANDOFF_MAX_CALLS = 4  # account lookup, (account create,) upsert, (link,) task create
 
 
 class CrmHarness(Protocol):
@@ -55,6 +55,30 @@ class CrmHarness(Protocol):
         """A connector on a fresh CRM lacking some custom fields, and the names missing."""
         ...
 
+    def add_account(
+        self, name: str, *, external_id: str | None, domain: str | None, owner_id: str | None
+    ) -> str:
+        """An account/company a CRM user made; its CRM id."""
+        ...
+
+    def accounts_with(self, external_id: str) -> list[str]:
+        """Ids of the accounts/companies carrying this product account id."""
+        ...
+
+    def account_owner(self, account: str) -> str | None: ...
+
+    def account_of(self, opportunity_id: str) -> str | None:
+        """The account/company the opportunity/deal is attached to."""
+        ...
+
+    def book_meeting(self, opportunity_id: str, start_ms: int) -> str:
+        """A meeting (HubSpot meeting, Salesforce Event) on the opportunity/deal."""
+        ...
+
+    def funnel_of(self, opportunity_id: str) -> dict[str, Any]:
+        """The funnel fields as stored, by FunnelFields attribute name (None: unset)."""
+        ...
+
 
 def draft(external_id: str, owner_id: str, **changes: object) -> OpportunityDraft:
     values: dict[str, object] = {
@@ -92,6 +116,11 @@ class CrmConformance:
     def _owner(self, harness: CrmHarness) -> str:
         return harness.crm.list_owners()[0].id
 
+    def _two_owners(self, harness: CrmHarness) -> tuple[str, str]:
+        active = [o.id for o in harness.crm.list_owners() if o.active]
+        assert len(active) >= 2, "the emulator seeds at least two active owners"
+        return active[0], active[1]
+
     def test_owners_are_listed_and_inactive_ones_skipped(self, harness: CrmHarness) -> None:
         owners = harness.crm.list_owners()
         assert owners, "the emulator seeds active owners"
@@ -112,13 +141,28 @@ class CrmConformance:
     def test_a_task_is_found_again_instead_of_duplicated(self, harness: CrmHarness) -> None:
         owner = self._owner(harness)
         opportunity = harness.crm.upsert_opportunity(draft("handoff/acct-task/1", owner)).id
-        assert harness.crm.find_task(opportunity) is None
+        assert harness.crm.find_task(opportunity, owner) is None
         created = harness.crm.create_task(task_spec(opportunity, owner))
-        again = harness.crm.find_task(opportunity) or harness.crm.create_task(
+        again = harness.crm.find_task(opportunity, owner) or harness.crm.create_task(
             task_spec(opportunity, owner)
         )
         assert again == created
         assert harness.tasks_on(opportunity) == [created]
+
+    def test_a_reassigned_opportunity_gets_a_task_for_its_new_owner(
+        self, harness: CrmHarness
+    ) -> None:
+        first, second = self._two_owners(harness)
+        opportunity = harness.crm.upsert_opportunity(draft("handoff/acct-moved/1", first)).id
+        theirs = harness.crm.find_task(opportunity, first) or harness.crm.create_task(
+            task_spec(opportunity, first)
+        )
+        harness.crm.upsert_opportunity(draft("handoff/acct-moved/1", second))
+        assert harness.crm.find_task(opportunity, second) is None
+        mine = harness.crm.create_task(task_spec(opportunity, second))
+        assert harness.crm.find_task(opportunity, second) == mine
+        assert harness.crm.find_task(opportunity, first) == theirs
+        assert sorted(harness.tasks_on(opportunity)) == sorted([theirs, mine])
 
     def test_follow_up_sees_a_completed_task_and_a_closed_won_outcome(
         self, harness: CrmHarness
@@ -167,11 +211,107 @@ class CrmConformance:
         assert harness.opportunities("handoff/acct-limited/1") == [retried.id]
 
     def test_a_new_handoff_costs_at_most_four_calls(self, harness: CrmHarness) -> None:
-        harness.crm.list_owners()  # the connector is warm (logged in), as in a worker
-        harness.reset_calls()
-        owner = harness.crm.list_owners()[0].id
-        opportunity = harness.crm.upsert_opportunity(draft("handoff/acct-calls/1", owner))
-        assert opportunity.created
-        assert harness.crm.find_task(opportunity.id) is None
-        harness.crm.create_task(task_spec(opportunity.id, owner))
-        assert harness.api_calls() <= NEW_HANDOFF_MAX_CALLS
+        """Lookup of the account (whose owner comes first), the opportunity linked to it (the
+        account created when there is none), the owner's task."""
+        owner = harness.crm.list_owners()[0].id  # the connector is warm, as in a worker
+        known = harness.add_account(
+            "Known Co", external_id="acct-known", domain="known.example", owner_id=owner
+        )
+        for account_id, domain in (("acct-calls", "calls.example"), ("acct-known", None)):
+            harness.reset_calls()
+            harness.crm.list_owners()
+            harness.crm.find_account(account_id, (domain,) if domain else ())
+            opportunity = harness.crm.upsert_opportunity(
+                draft(f"handoff/{account_id}/1", owner, account_id=account_id)
+            )
+            assert opportunity.created
+            assert harness.crm.find_task(opportunity.id, owner) is None
+            harness.crm.create_task(task_spec(opportunity.id, owner))
+            assert harness.api_calls() <= NEW_HANDOFF_MAX_CALLS, account_id
+        assert harness.account_of(opportunity.id) == known
+
+    def test_an_account_is_found_by_external_id_then_by_domain(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        by_id = harness.add_account(
+            "Acme", external_id="acct-acme", domain="acme-old.example", owner_id=owner
+        )
+        by_domain = harness.add_account(
+            "Beta", external_id=None, domain="beta.example", owner_id=None
+        )
+        found = harness.crm.find_account("acct-acme", ("beta.example",))
+        assert found is not None
+        assert (found.id, found.owner_id) == (by_id, owner)
+        found = harness.crm.find_account("acct-beta", ("Beta.example",))
+        assert found is not None
+        assert found.id == by_domain
+        assert harness.crm.find_account("acct-nobody", ("nobody.example",)) is None
+
+    def test_the_opportunity_is_linked_to_the_found_account(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        company = harness.add_account(
+            "Gamma", external_id=None, domain="gamma.example", owner_id=None
+        )
+        opportunity = harness.crm.upsert_opportunity(
+            draft(
+                "handoff/acct-gamma/1", owner, account_id="acct-gamma", domains=("gamma.example",)
+            )
+        ).id
+        assert harness.account_of(opportunity) == company
+
+    def test_an_account_is_created_once_owned_by_the_first_owner(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        assert harness.crm.find_account("acct-new", ("new.example",)) is None
+        first = harness.crm.upsert_opportunity(
+            draft("handoff/acct-new/1", owner, account_id="acct-new", domains=("new.example",))
+        ).id
+        [account] = harness.accounts_with("acct-new")
+        assert harness.account_of(first) == account
+        assert harness.account_owner(account) == owner
+        found = harness.crm.find_account("acct-new", ())
+        assert found is not None
+        assert (found.id, found.owner_id) == (account, owner)
+        second = harness.crm.upsert_opportunity(
+            draft("handoff/acct-new/2", owner, account_id="acct-new")
+        ).id
+        assert harness.account_of(second) == account
+        assert harness.accounts_with("acct-new") == [account]
+
+    def test_follow_up_sees_a_meeting_and_its_time(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        opportunity = harness.crm.upsert_opportunity(draft("handoff/acct-meet/1", owner)).id
+        task = harness.crm.create_task(task_spec(opportunity, owner))
+        before = harness.crm.read_follow_up(opportunity, task)
+        assert (before.meeting, before.meeting_at_ms, before.contacted_at_ms) == (False, None, None)
+
+        harness.complete_task(task)
+        contacted = harness.crm.read_follow_up(opportunity, task)
+        assert contacted.contacted is True
+        assert contacted.meeting is False
+        assert contacted.contacted_at_ms is not None
+        assert abs(contacted.contacted_at_ms - time.time() * 1000) < 120_000
+
+        start = (int(time.time()) + 86_400) * 1000
+        harness.book_meeting(opportunity, start)
+        met = harness.crm.read_follow_up(opportunity, task)
+        assert met.meeting is True
+        assert met.meeting_at_ms == start
+        assert met.contacted_at_ms is not None
+        assert met.contacted_at_ms <= contacted.contacted_at_ms
+        assert met.closed_at_ms is None
+
+        harness.close_won(opportunity)
+        won = harness.crm.read_follow_up(opportunity, task)
+        assert won.outcome == "won"
+        assert won.closed_at_ms is not None
+        assert abs(won.closed_at_ms - time.time() * 1000) < 86_400_000
+
+    def test_funnel_fields_are_written_and_unset_ones_left_alone(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        opportunity = harness.crm.upsert_opportunity(draft("handoff/acct-funnel/1", owner)).id
+        harness.crm.write_funnel(opportunity, FunnelFields(signal_to_assigned_s=42.0, sla_met=True))
+        harness.crm.write_funnel(opportunity, FunnelFields(signal_to_contact_s=3600.5))
+        stored = harness.funnel_of(opportunity)
+        assert stored["signal_to_assigned_s"] == pytest.approx(42.0)
+        assert stored["signal_to_contact_s"] == pytest.approx(3600.5)
+        assert stored["sla_met"] is True
+        assert stored["contact_to_meeting_s"] is None

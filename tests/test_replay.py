@@ -24,9 +24,11 @@ def test_histories_are_committed() -> None:
     names = {p.stem for p in RECORDED}
     assert {
         "account_two_syncs",
+        "usage_sync",
         "account_after_handoff",
         "account_threshold_0_5",
         "handoff_expired",
+        "handoff_sla_breached",
         "handoff_won",
     } <= names
 

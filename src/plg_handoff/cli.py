@@ -61,6 +61,7 @@ def worker(config: ConfigOption = Path("handoff.toml")) -> None:
 
 async def _worker(path: Path) -> None:
     from plg_handoff.schedules import ensure_schedules
+    from plg_handoff.webhooks.receiver import build_receiver
     from plg_handoff.worker import build_crm, build_worker, connect
 
     config = load_config(path)
@@ -79,8 +80,11 @@ async def _worker(path: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    receiver = build_receiver(client, config.webhooks, secrets, loop)
     async with build_worker(client, config, secrets, crm):
         schedules = await ensure_schedules(client, config)
+        if receiver is not None:
+            log.info("webhooks.listening", url=receiver.start())
         log.info(
             "worker.started",
             address=config.temporal.address,
@@ -88,13 +92,22 @@ async def _worker(path: Path) -> None:
             task_queue=config.temporal.task_queue,
             schedules=schedules,
         )
-        await stop.wait()
+        try:
+            await stop.wait()
+        finally:
+            if receiver is not None:
+                receiver.stop()
     log.info("worker.stopped")
 
 
-@app.command("crm-setup")
+crm_app = typer.Typer(help="The CRM side: credentials, custom fields and owners.")
+app.add_typer(crm_app, name="crm")
+
+
+@crm_app.command("setup")
 def crm_setup(config: ConfigOption = Path("handoff.toml")) -> None:
-    """Creates the custom CRM properties the daemon writes (idempotent)."""
+    """Creates the custom HubSpot properties the daemon writes (idempotent); for Salesforce,
+    prints the field definitions to create in Setup (exit code 1 while some are missing)."""
     from plg_handoff.worker import build_crm
 
     loaded = load_config(config)
@@ -105,6 +118,31 @@ def crm_setup(config: ConfigOption = Path("handoff.toml")) -> None:
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(1) from None
     console.print(f"created: {', '.join(created) or 'nothing, all present'}")
+
+
+app.command("crm-setup", hidden=True, help="Alias of `handoff crm setup`.")(crm_setup)
+
+
+@crm_app.command("check")
+def crm_check(config: ConfigOption = Path("handoff.toml")) -> None:
+    """Verifies the CRM credentials, that every custom field the daemon writes exists, and
+    that the configured owners are active. Exit code 0: ready; 1: something is missing (each
+    listed with how to fix it); 2: the CRM refused the credentials or could not be reached."""
+    from plg_handoff.connectors.errors import ConnectorError
+    from plg_handoff.crm_check import check_crm
+    from plg_handoff.worker import build_crm
+
+    loaded = load_config(config)
+    try:
+        crm = build_crm(loaded, load_secrets(loaded))
+        report = check_crm(crm, loaded.crm)
+    except ConnectorError as exc:
+        console.print(f"[red]crm {loaded.crm.kind}: {exc}[/]")
+        raise typer.Exit(2) from None
+    for line in report.lines():
+        console.print(line, highlight=False, markup=False)
+    if report.problems:
+        raise typer.Exit(1)
 
 
 @app.command("check-config")
@@ -172,6 +210,164 @@ def requalify(
     _steer(config, account_id, REQUALIFY_UPDATE, RequalifyRequest(reason, _operator()))
 
 
+handoff_app = typer.Typer(
+    help="Steer one handoff: explain, snooze, disqualify, reassign, contacted, sla."
+)
+app.add_typer(handoff_app, name="handoff")
+HandoffArgument = Annotated[
+    str,
+    typer.Argument(help="The handoff: its workflow id handoff/<account>/<n>, or <account>/<n>."),
+]
+
+
+@handoff_app.command("explain")
+def handoff_explain(
+    handoff: HandoffArgument,
+    config: ConfigOption = Path("handoff.toml"),
+    as_json: Annotated[bool, typer.Option("--json", help="The raw query result.")] = False,
+) -> None:
+    """Stage, owner, SLAs (met, breached, due), the next timer and what operators did."""
+    from plg_handoff.explain import handoff_status, render_handoff
+
+    workflow_id = _handoff_id(handoff)
+    status = asyncio.run(_with_client(config, lambda c: handoff_status(c, workflow_id)))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(status), indent=2, default=str))
+    else:
+        typer.echo(render_handoff(status))
+
+
+@handoff_app.command("snooze")
+def handoff_snooze(
+    handoff: HandoffArgument,
+    hours: Annotated[float, typer.Option(help="How long the SLA and expiry timers pause.")],
+    reason: ReasonOption,
+    config: ConfigOption = Path("handoff.toml"),
+) -> None:
+    """Pauses the handoff's SLA and expiry timers; the CRM is still read."""
+    from plg_handoff.workflows.handoff import SnoozeHandoff
+
+    _steer_handoff(config, handoff, "snooze", SnoozeHandoff(hours, reason, _operator()))
+
+
+@handoff_app.command("disqualify")
+def handoff_disqualify(
+    handoff: HandoffArgument, reason: ReasonOption, config: ConfigOption = Path("handoff.toml")
+) -> None:
+    """Closes the handoff as disqualified."""
+    from plg_handoff.workflows.handoff import DisqualifyHandoff
+
+    _steer_handoff(config, handoff, "disqualify", DisqualifyHandoff(reason, _operator()))
+
+
+@handoff_app.command("reassign")
+def handoff_reassign(
+    handoff: HandoffArgument,
+    reason: ReasonOption,
+    owner: Annotated[
+        str | None, typer.Option(help="The CRM owner id; default: the pool's next owner.")
+    ] = None,
+    config: ConfigOption = Path("handoff.toml"),
+) -> None:
+    """Moves the opportunity to another owner, with a task for them."""
+    from plg_handoff.workflows.handoff import ReassignHandoff
+
+    _steer_handoff(config, handoff, "reassign", ReassignHandoff(reason, owner, _operator()))
+
+
+@handoff_app.command("contacted")
+def handoff_contacted(
+    handoff: HandoffArgument,
+    note: Annotated[str, typer.Option(help="Who reached out, how.")],
+    config: ConfigOption = Path("handoff.toml"),
+) -> None:
+    """Records first contact made outside what the CRM shows."""
+    from plg_handoff.workflows.handoff import MarkContacted
+
+    _steer_handoff(config, handoff, "mark_contacted", MarkContacted(note, _operator()))
+
+
+@handoff_app.command("sla")
+def handoff_sla(
+    handoff: HandoffArgument,
+    reason: ReasonOption,
+    assign_within: Annotated[str | None, typer.Option(help="e.g. 2h.")] = None,
+    contact_within: Annotated[str | None, typer.Option(help="e.g. 8h.")] = None,
+    config: ConfigOption = Path("handoff.toml"),
+) -> None:
+    """Changes the running handoff's SLAs (counted from the signal, snoozes added)."""
+    from pydantic import TypeAdapter
+
+    from plg_handoff.config import Duration
+    from plg_handoff.workflows.handoff import AdjustSla
+
+    def seconds(value: str | None) -> float | None:
+        if value is None:
+            return None
+        return TypeAdapter(Duration).validate_python(value).total_seconds()
+
+    request = AdjustSla(reason, seconds(assign_within), seconds(contact_within), _operator())
+    _steer_handoff(config, handoff, "adjust_sla", request)
+
+
+def _handoff_id(handoff: str) -> str:
+    return handoff if handoff.startswith("handoff/") else f"handoff/{handoff}"
+
+
+def _steer_handoff(config: Path, handoff: str, update: str, request: object) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from plg_handoff.explain import render_handoff
+    from plg_handoff.workflows.handoff import HandoffStatus
+
+    async def send(client: Client) -> HandoffStatus:
+        handle = client.get_workflow_handle(_handoff_id(handoff))
+        result: HandoffStatus = await handle.execute_update(
+            update, request, result_type=HandoffStatus
+        )
+        return result
+
+    try:
+        status = asyncio.run(_with_client(config, send))
+    except WorkflowUpdateFailedError as exc:
+        console.print(f"[red]refused[/]: {exc.cause}")
+        raise SystemExit(1) from None
+    typer.echo(render_handoff(status))
+
+
+@app.command()
+def report(
+    config: ConfigOption = Path("handoff.toml"),
+    since: Annotated[
+        str | None, typer.Option(help="Handoffs signalled on or after this UTC date (YYYY-MM-DD).")
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Group by trigger, segment, owner or tier.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+) -> None:
+    """The handoff funnel from Temporal visibility: counts, contact, meeting and win rates,
+    p50/p90 time to contact, SLA breaches; and each trigger's calibrated win rate."""
+    from datetime import UTC, datetime
+
+    from plg_handoff.domain.funnel import GROUP_BYS
+    from plg_handoff.report import FORMATS, build_report, default_since, render
+
+    if by is not None and by not in GROUP_BYS:
+        raise typer.BadParameter(f"--by must be one of {', '.join(GROUP_BYS)}")
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else default_since()
+    except ValueError:
+        raise typer.BadParameter(f"--since {since!r} is not a date (YYYY-MM-DD)") from None
+    loaded = load_config(config)
+    configure_logging(loaded.log.level, loaded.log.format)  # to stderr: stdout is the report
+    group_by = next((g for g in GROUP_BYS if g == by), None)
+    result = asyncio.run(_with_client(config, lambda c: build_report(c, loaded, start, group_by)))
+    typer.echo(render(result, next(f for f in FORMATS if f == fmt)), nl=False)
+
+
 @app.command()
 def schema(
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
@@ -189,9 +385,8 @@ def schema(
 def _steer(config: Path, account_id: str, update: str, request: object) -> None:
     from temporalio.client import WorkflowUpdateFailedError
 
-    from plg_handoff.activities.contracts import account_workflow_id
+    from plg_handoff.activities.contracts import AccountSummary, account_workflow_id
     from plg_handoff.explain import render
-    from plg_handoff.workflows.account import AccountSummary
 
     async def send(client: Client) -> AccountSummary:
         handle = client.get_workflow_handle(account_workflow_id(account_id))

@@ -221,7 +221,47 @@ SourceConfig = Annotated[
 _KIND_TAGS = frozenset({"file", "mixpanel", "segment", "hubspot", "salesforce"})
 
 
-class HubSpotConfig(_Section):
+class OwnerRoute(_Section):
+    """A `[[crm.routing]]` entry: handoffs of accounts matching every criterion it names go
+    to its pool (first match wins; none matches: `owner_pool`). Values compare
+    case-insensitively with the account's region and industry traits and the segment."""
+
+    name: Name = Field(description="The pool's name; its rotation is owner-pool/<queue>/<name>.")
+    owners: tuple[str, ...] = Field(min_length=1, description="Owner/user ids of the pool.")
+    regions: tuple[str, ...] = Field((), description="Territories/regions; empty: any.")
+    segments: tuple[str, ...] = Field(
+        (), description="self_serve, sales_assist, enterprise; empty: any."
+    )
+    industries: tuple[str, ...] = Field((), description="Industries; empty: any.")
+    max_open_per_owner: int | None = Field(
+        None, ge=1, description="Overrides crm.max_open_per_owner for this pool."
+    )
+
+
+class _CrmRouting(_Section):
+    routing: tuple[OwnerRoute, ...] = Field(
+        (), description="Routing rules to owner pools, tried in order ([[crm.routing]])."
+    )
+    max_open_per_owner: int | None = Field(
+        None,
+        ge=1,
+        description="Capacity cap: an owner with this many open handoffs is skipped by the"
+        " round-robin (unless every owner of the pool is at the cap). None: no cap.",
+    )
+    existing_owner_first: bool = Field(
+        True, description="An account that has an active owner in the CRM keeps that owner."
+    )
+
+    @field_validator("routing")
+    @classmethod
+    def _pool_names_unique(cls, routing: tuple[OwnerRoute, ...]) -> tuple[OwnerRoute, ...]:
+        names = [route.name for route in routing]
+        if "default" in names or len(set(names)) != len(names):
+            raise ValueError(f"routing names must be unique and not 'default', got {names}")
+        return routing
+
+
+class HubSpotConfig(_CrmRouting):
     kind: Literal["hubspot"]
     base_url: HttpUrl = HttpUrl("https://api.hubapi.com")
     external_id_property: str = "plg_handoff_id"
@@ -235,7 +275,7 @@ class HubSpotConfig(_Section):
     timeout: Duration = timedelta(seconds=20)
 
 
-class SalesforceConfig(_Section):
+class SalesforceConfig(_CrmRouting):
     """Salesforce through its REST API. Credentials come from the environment, per `auth`:
     password: HANDOFF_SALESFORCE_USERNAME, _PASSWORD, _SECURITY_TOKEN (optional when the
     network is trusted), _CLIENT_ID, _CLIENT_SECRET; client_credentials: _CLIENT_ID,
@@ -262,6 +302,12 @@ class SalesforceConfig(_Section):
         default_factory=dict, description="Trigger name -> StageName, over `stage`."
     )
     close_in_days: int = Field(30, ge=1, le=365, description="CloseDate of a new opportunity.")
+    account_external_id_field: str = Field(
+        "Plg_Account_Id__c",
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*__c$",
+        description="Account custom field, External ID and unique, holding the product's"
+        " account id; accounts are found by it, then by Website.",
+    )
     owner_pool: tuple[str, ...] = Field(
         (), description="User ids for round-robin; empty means every active user."
     )
@@ -283,11 +329,103 @@ class WritebackSettings(_Section):
     segment: SegmentWritebackConfig | None = None
 
 
+class SlaSettings(_Section):
+    """How fast a handoff of one tier must be assigned and first contacted, from the signal."""
+
+    assign_within: Duration = Field(timedelta(hours=1), gt=timedelta(0))
+    contact_within: Duration = Field(timedelta(hours=4), gt=timedelta(0))
+
+
+SlaTier = Literal["tier1", "tier2", "tier3"]
+
+
+def _default_slas() -> dict[SlaTier, SlaSettings]:
+    return {
+        "tier1": SlaSettings(),
+        "tier2": SlaSettings(),
+        "tier3": SlaSettings(assign_within=timedelta(hours=24), contact_within=timedelta(days=3)),
+    }
+
+
 class HandoffSettings(_Section):
     task_due_after: Duration = timedelta(hours=24)
     follow_up_poll_interval: Duration = timedelta(hours=6)
     expire_after: Duration = timedelta(days=14)
     cooldown: Duration = timedelta(days=30)
+    sla: dict[SlaTier, SlaSettings] = Field(
+        default_factory=_default_slas,
+        description="SLAs by tier ([handoff.sla.tier1] ...); a tier not listed keeps its default.",
+    )
+    max_reassignments: int = Field(
+        2, ge=0, le=10, description="Owners a handoff is moved on to after missed contact SLAs."
+    )
+
+    def sla_for(self, tier: int) -> SlaSettings:
+        """A tier's SLA; tier 0 (no tier) is held to tier 1's, tiers past 3 to tier 3's."""
+        name: SlaTier = ("tier1", "tier2", "tier3")[min(max(tier, 1), 3) - 1]
+        return self.sla.get(name) or _default_slas()[name]
+
+
+class WebhookSettings(_Section):
+    """The receiver of CRM pushes (HubSpot webhooks, Salesforce outbound messages) that makes a
+    handoff read the CRM at once instead of at its next poll."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8788, ge=0, le=65535)
+    public_url: str | None = Field(
+        None,
+        description="The base URL the CRM calls (e.g. https://handoff.example.com) when a proxy"
+        " sits in front; HubSpot signs that URL. Default: the request's Host header.",
+    )
+    hubspot: bool = Field(True, description="Serve POST /webhooks/hubspot.")
+    salesforce_organization_id: str | None = Field(
+        None,
+        description="Serve POST /webhooks/salesforce for outbound messages of this org (00D...).",
+    )
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class NotificationSettings(_Section):
+    """Slack alerts by tier (webhook URLs from HANDOFF_SLACK_WEBHOOK_URL and, for escalations,
+    HANDOFF_SLACK_ESCALATION_WEBHOOK_URL): tier 1 at once, tier 2 only as the CRM task,
+    tier 3 in a weekly digest."""
+
+    enabled: bool = Field(False, description="Send Slack notifications at all.")
+    channel: str | None = Field(
+        None, description="The channel's name, for messages and logs (the webhook decides it)."
+    )
+    escalation_channel: str | None = Field(
+        None, description="The escalation webhook's channel name, for results and logs."
+    )
+    cap_per_account: int = Field(
+        3, ge=1, le=100, description="At most this many messages about one account per window."
+    )
+    cap_window: Duration = timedelta(days=7)
+    digest: bool = Field(True, description="Post the weekly digest of tier-3 handoffs.")
+    digest_day: Weekday = "monday"
+    digest_time: str = Field(
+        "09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="UTC time of the digest."
+    )
+    timeout: Duration = timedelta(seconds=10)
+
+
+class CalibrationSettings(_Section):
+    """The measured win rate per trigger, smoothed toward the configured conversion (the
+    prior), replaces it in scoring once a trigger has `min_outcomes` closed handoffs."""
+
+    enabled: bool = False
+    min_outcomes: int = Field(
+        20, ge=1, description="Closed handoffs (won, lost, expired) a trigger needs first."
+    )
+    prior_weight: float = Field(
+        10, gt=0, description="How many handoffs the prior counts as (pseudo-count)."
+    )
+    lookback: Duration = Field(
+        timedelta(days=365), description="Handoffs signalled this far back are measured."
+    )
+    refresh_interval: Duration = timedelta(hours=1)
 
 
 class LogSettings(_Section):
@@ -302,7 +440,10 @@ class Config(_Section):
     crm: CrmConfig
     rules: RuleSet = RuleSet()
     handoff: HandoffSettings = HandoffSettings()
+    webhooks: WebhookSettings | None = None
     writeback: WritebackSettings = WritebackSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    calibration: CalibrationSettings = CalibrationSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("sources")
@@ -345,6 +486,9 @@ class Secrets(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_session_token: SecretStr | None = None  # temporary credentials only
     segment_profiles_token: SecretStr | None = None
+    hubspot_client_secret: SecretStr | None = None  # signs HubSpot webhooks (v3)
+    slack_webhook_url: SecretStr | None = None  # [notifications]
+    slack_escalation_webhook_url: SecretStr | None = None  # SLA breaches; default the above
 
     def values(self) -> list[str]:
         """Every secret value, for the log redactor."""
@@ -422,6 +566,11 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
             if secrets.mixpanel_service_account_secret is None:
                 needed.append(("HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET", where))
     needed.extend(_s3_secrets(config, secrets))
+    hooks = config.webhooks
+    if hooks is not None and hooks.hubspot and secrets.hubspot_client_secret is None:
+        needed.append(("HANDOFF_HUBSPOT_CLIENT_SECRET", "[webhooks] hubspot = true"))
+    if config.notifications.enabled and secrets.slack_webhook_url is None:
+        needed.append(("HANDOFF_SLACK_WEBHOOK_URL", "[notifications] enabled = true"))
     return needed
 
 

@@ -12,15 +12,24 @@ from pathlib import Path
 
 from rich.console import Console
 
-from plg_handoff.config import Config, HubSpotConfig, TemporalSettings, load_config, load_secrets
+from plg_handoff.config import (
+    Config,
+    HubSpotConfig,
+    TemporalSettings,
+    WebhookSettings,
+    load_config,
+    load_secrets,
+)
 from plg_handoff.devserver import DevServer
 from plg_handoff.logs import configure_logging, get_logger
 from plg_handoff.sandbox.feeder import UsageFeeder
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.schedules import ensure_schedules
+from plg_handoff.webhooks.receiver import WebhookReceiver
 from plg_handoff.worker import build_crm, build_worker
 
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105  # the local emulator's fixed demo token
+SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105  # signs sandbox webhooks
 DEV_CONFIG = """\
 # Written by `handoff dev` on its first run; edit it: it is read at every start.
 # The Temporal address and the sandbox CRM address come from the command's options.
@@ -74,6 +83,7 @@ async def run_dev(options: DevOptions, console: Console) -> None:
     data_dir = options.data_dir.resolve()
     options = dataclasses.replace(options, data_dir=data_dir)
     os.environ.setdefault("HANDOFF_HUBSPOT_ACCESS_TOKEN", SANDBOX_TOKEN)
+    os.environ.setdefault("HANDOFF_HUBSPOT_CLIENT_SECRET", SANDBOX_CLIENT_SECRET)
     config = dev_config(options)
     secrets = load_secrets(config)
     configure_logging(config.log.level, config.log.format, secrets.values())
@@ -95,10 +105,19 @@ async def run_dev(options: DevOptions, console: Console) -> None:
         feeder.write_initial()
         feeder.start()
         client = await server.start()
+        secret = secrets.hubspot_client_secret
+        receiver = WebhookReceiver(
+            client,
+            loop,
+            config.webhooks or WebhookSettings(port=0),  # any free port unless configured
+            secret.get_secret_value() if secret else SANDBOX_CLIENT_SECRET,
+        )
         async with build_worker(client, config, secrets, crm):
             await ensure_schedules(client, config)
-            _banner(console, server, emulator, data_dir)
-            await stop.wait()
+            with receiver:
+                _banner(console, server, emulator, data_dir)
+                console.print(f"  CRM webhooks     {receiver.url}/webhooks/hubspot, /salesforce\n")
+                await stop.wait()
             console.print("[bold]Stopping[/]: worker, Temporal dev server, sandbox…")
     finally:
         feeder.stop()

@@ -1,4 +1,5 @@
-"""One Temporal Schedule per usage source runs its sync on the configured interval."""
+"""One Temporal Schedule per usage source runs its sync on the configured interval; one more
+posts the weekly digest of tier-3 handoffs when notifications are on."""
 
 from __future__ import annotations
 
@@ -7,16 +8,24 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from plg_handoff.config import Config, SourceConfig
+from plg_handoff.workflows.digest import DigestInput, DigestWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
+
+DIGEST_SCHEDULE = "notifications/weekly-digest"
+# Temporal's calendar counts days of the week from Sunday = 0.
+_WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 
 
 def schedule_id(source: str) -> str:
@@ -54,4 +63,53 @@ async def ensure_schedules(client: Client, config: Config) -> list[str]:
             await handle.update(replace)
             await handle.trigger()
         ids.append(sid)
+    if await ensure_digest_schedule(client, config):
+        ids.append(DIGEST_SCHEDULE)
     return ids
+
+
+def digest_schedule(config: Config) -> Schedule:
+    settings = config.notifications
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DigestWorkflow.run,
+            DigestInput(),
+            id=DIGEST_SCHEDULE,
+            task_queue=config.temporal.task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    day_of_week=[ScheduleRange(_WEEKDAYS.index(settings.digest_day))],
+                    hour=[ScheduleRange(hour)],
+                    minute=[ScheduleRange(minute)],
+                    second=[ScheduleRange(0)],
+                )
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_digest_schedule(client: Client, config: Config) -> bool:
+    """The weekly digest's schedule while notifications and the digest are on; removed when
+    they are turned off. Never run at creation: the digest goes out on its day."""
+    handle = client.get_schedule_handle(DIGEST_SCHEDULE)
+    if not (config.notifications.enabled and config.notifications.digest):
+        try:
+            await handle.delete()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return False
+    schedule = digest_schedule(config)
+    try:
+        await client.create_schedule(DIGEST_SCHEDULE, schedule)
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(replace)
+    return True

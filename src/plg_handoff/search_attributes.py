@@ -18,10 +18,16 @@ OWNER_ID = SearchAttributeKey.for_keyword("OwnerId")
 SEGMENT = SearchAttributeKey.for_keyword("Segment")
 PQL_SCORE = SearchAttributeKey.for_float("PqlScore")
 # The embedded dev server (SQLite visibility) holds at most 3 custom Datetime attributes:
-# the funnel's start, first contact and close. Assignment time lives in the workflow's result.
+# the funnel's start, first contact and close. Assignment and meeting times are Int attributes
+# holding epoch seconds.
 SIGNAL_AT = SearchAttributeKey.for_datetime("SignalAt")
 CONTACTED_AT = SearchAttributeKey.for_datetime("ContactedAt")
 CLOSED_AT = SearchAttributeKey.for_datetime("ClosedAt")
+ASSIGNED_AT = SearchAttributeKey.for_int("AssignedAt")
+MEETING_AT = SearchAttributeKey.for_int("MeetingAt")
+TIER = SearchAttributeKey.for_int("Tier")
+SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
+OPPORTUNITY_ID = SearchAttributeKey.for_keyword("OpportunityId")
 
 ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]  # keys of mixed value types
     ACCOUNT_ID,
@@ -33,9 +39,20 @@ ALL: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]  # keys of mix
     SIGNAL_AT,
     CONTACTED_AT,
     CLOSED_AT,
+    ASSIGNED_AT,
+    MEETING_AT,
+    TIER,
+    SLA_BREACHED,
+    OPPORTUNITY_ID,
 )
 
-_CLI_TYPES = {"KEYWORD": "Keyword", "DOUBLE": "Double", "DATETIME": "Datetime"}
+_CLI_TYPES = {
+    "KEYWORD": "Keyword",
+    "DOUBLE": "Double",
+    "DATETIME": "Datetime",
+    "INT": "Int",
+    "BOOL": "Bool",
+}
 
 
 def dev_server_flags() -> list[str]:

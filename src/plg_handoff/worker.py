@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from pydantic import SecretStr
 from temporalio.client import Client, TLSConfig
 from temporalio.worker import Worker
 
 from plg_handoff.activities.crm import CrmActivities
 from plg_handoff.activities.errors import ConnectorErrorInterceptor
-from plg_handoff.activities.evaluate import EvaluateActivities
+from plg_handoff.activities.evaluate import CalibrationCache, EvaluateActivities
+from plg_handoff.activities.notify import NotifyActivities
+from plg_handoff.activities.refresh import RefreshActivities
 from plg_handoff.activities.usage import UsageActivities
 from plg_handoff.activities.writeback import WritebackActivities
 from plg_handoff.config import Config, Secrets
 from plg_handoff.connectors.base import CrmConnector
 from plg_handoff.connectors.registry import load
 from plg_handoff.connectors.segment.writeback import SegmentWriteback
+from plg_handoff.connectors.slack import SlackWebhook
+from plg_handoff.domain.funnel import FunnelRecord
+from plg_handoff.report import measured_conversions, read_funnel
 from plg_handoff.workflows import ALL_WORKFLOWS
 
 EVALUATION_THREADS = 4
@@ -66,13 +73,51 @@ def build_segment_writeback(config: Config, secrets: Secrets) -> SegmentWritebac
     )
 
 
+def build_notifier(client: Client, config: Config, secrets: Secrets) -> NotifyActivities:
+    """Slack notifications and the weekly digest; inert while [notifications] is off."""
+    settings = config.notifications
+    task_queue = config.temporal.task_queue
+
+    def webhook(url: SecretStr | None) -> SlackWebhook | None:
+        if url is None or not url.get_secret_value():
+            return None
+        return SlackWebhook(url.get_secret_value(), settings.timeout.total_seconds())
+
+    async def read_handoffs(since: datetime) -> list[FunnelRecord]:
+        records, _ = await read_funnel(client, since, task_queue)
+        return records
+
+    return NotifyActivities(
+        settings,
+        client,
+        task_queue,
+        webhook(secrets.slack_webhook_url),
+        webhook(secrets.slack_escalation_webhook_url),
+        read_handoffs,
+    )
+
+
+def build_calibration(client: Client, config: Config) -> CalibrationCache | None:
+    """Self-calibration's figures for the evaluation; None while [calibration] is off. Needs
+    the running event loop (the worker's)."""
+    if not config.calibration.enabled:
+        return None
+    return CalibrationCache(
+        lambda: measured_conversions(client, config),
+        config.calibration.refresh_interval.total_seconds(),
+        asyncio.get_running_loop(),
+    )
+
+
 def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Worker:
     for source in config.sources:  # an unknown or broken connector fails here, not per cycle
         load("source", source.kind)
     usage = UsageActivities(config, secrets, client)
     writeback = WritebackActivities(build_segment_writeback(config, secrets))
-    evaluate = EvaluateActivities(config)
+    evaluate = EvaluateActivities(config, build_calibration(client, config))
+    notifier = build_notifier(client, config, secrets)
     crm_activities = CrmActivities(crm, client, config)
+    refresh = RefreshActivities(crm, client, config)
     return Worker(
         client,
         task_queue=config.temporal.task_queue,
@@ -84,7 +129,11 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
             crm_activities.upsert_opportunity,
             crm_activities.create_owner_task,
             crm_activities.read_follow_up,
+            crm_activities.record_funnel,
             writeback.announce_handoff,
+            notifier.notify,
+            notifier.post_digest,
+            refresh.refresh_open_opportunities,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
         interceptors=[ConnectorErrorInterceptor()],

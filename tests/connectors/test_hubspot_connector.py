@@ -66,7 +66,7 @@ def new_handoff(crm: HubSpotCrm, opportunity: OpportunityDraft) -> str:
     owners = [o for o in crm.list_owners() if o.active]
     assert owners
     ref = crm.upsert_opportunity(opportunity)
-    if crm.find_task(ref.id) is None:
+    if crm.find_task(ref.id, opportunity.owner_id) is None:
         crm.create_task(
             TaskSpec(ref.id, opportunity.owner_id, "Reach out", "body", 1_767_225_600_000)
         )
@@ -131,7 +131,7 @@ def test_a_task_create_is_not_retried_after_a_5xx(
 
     assert emulator.calls == [TASK_CREATE]
     emulator.reset_calls()
-    assert crm.find_task(ref.id) is None
+    assert crm.find_task(ref.id, "1001") is None
     assert len(emulator.calls) == 1  # no longer "fresh": it looked
 
 
@@ -219,7 +219,7 @@ def test_a_company_search_has_not_indexed_yet_is_caught_by_the_unique_external_i
     """HubSpot's search lags writes by seconds: a company created by an earlier attempt may be
     missed, and the create is then refused (409) naming the existing record."""
     existing = create_company(crm, name="Earlier attempt", plg_account_id="acct-1")
-    monkeypatch.setattr(crm._companies, "_find", lambda _draft: None)
+    monkeypatch.setattr(crm._companies, "_search_for", lambda _account, _domains: None)
     emulator.reset_calls()
 
     ref = crm.upsert_opportunity(draft())

@@ -84,7 +84,7 @@ def test_every_handoff_lands_exactly_once_under_20_percent_failures(
 
             def task(crm: HubSpotCrm, deal: str = deal_id, who: str = owner) -> str:
                 spec = TaskSpec(deal, who, "Reach out", "body", 1_767_225_600_000)
-                return crm.find_task(deal) or crm.create_task(spec)
+                return crm.find_task(deal, who) or crm.create_task(spec)
 
             activity(workers, emulator, task)
 

@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.activities.contracts import (
+    AccountSummary,
     DisqualifyRequest,
     RequalifyRequest,
     SnoozeRequest,
@@ -22,7 +23,7 @@ from plg_handoff.config import load_secrets
 from plg_handoff.explain import account_summary, render
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
-from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
+from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN, make_config
 from tests.support import (
     eventually,

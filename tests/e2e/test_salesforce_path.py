@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from plg_handoff.activities.contracts import AccountSummary
 from plg_handoff.config import Config, SalesforceConfig, load_secrets
 from plg_handoff.sandbox.salesforce import SalesforceEmulator
 from plg_handoff.worker import build_crm, build_worker
-from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
+from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import make_config
 from tests.e2e.test_thin_path import handoff_count, seed_usage
 from tests.support import eventually, handoff_status, sync

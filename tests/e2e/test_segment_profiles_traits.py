@@ -14,6 +14,7 @@ import pytest
 from segment.analytics import Client
 from temporalio.testing import WorkflowEnvironment
 
+from plg_handoff.activities.contracts import AccountSummary
 from plg_handoff.config import load_secrets
 from plg_handoff.connectors.segment.collector import SegmentCollector
 from plg_handoff.connectors.segment.spool import Spool
@@ -21,7 +22,7 @@ from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.sandbox.segment import SegmentProfilesEmulator
 from plg_handoff.schedules import ensure_schedules, schedule_id
 from plg_handoff.worker import build_crm, build_worker
-from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
+from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN, make_config
 from tests.e2e.test_changed_only import completed
 from tests.support import eventually, handoff_status

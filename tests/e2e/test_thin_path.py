@@ -11,10 +11,11 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from plg_handoff.activities.contracts import AccountSummary
 from plg_handoff.config import Config
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
-from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
+from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN, make_config
 from tests.support import (
     eventually,

@@ -42,7 +42,12 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, Work
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from plg_handoff.activities.contracts import USAGE_SIGNAL, UsageUpdate, account_workflow_id
+from plg_handoff.activities.contracts import (
+    USAGE_SIGNAL,
+    AccountSummary,
+    UsageUpdate,
+    account_workflow_id,
+)
 from plg_handoff.activities.evaluate import EvaluateActivities, EvaluateInput
 from plg_handoff.activities.usage import (
     SIGNAL_BATCH,
@@ -57,7 +62,7 @@ from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.sandbox.mixpanel.emulator import MixpanelEmulator
 from plg_handoff.schedules import schedule_id
 from plg_handoff.worker import build_crm
-from plg_handoff.workflows.account import AccountSummary, AccountWorkflow
+from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN
 from tests.support import eventually, usage_lines
 

@@ -234,3 +234,119 @@ def test_the_overview_page_lists_what_the_daemon_did(
     assert page.headers["Content-Type"].startswith("text/html")
     for text in ("Visible Co", "Opportunities", "Owners", "Tasks", "Ada Lovelace"):
         assert text in page.text
+
+
+def test_collection_upsert_by_external_id_in_the_body(
+    emulator: SalesforceEmulator, http: requests.Session
+) -> None:
+    url = f"{emulator.url}{V}/composite/sobjects/Opportunity/Plg_Handoff_Id__c"
+
+    def upsert(*records: dict[str, Any], all_or_none: bool = False) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "allOrNone": all_or_none,
+            "records": [{"attributes": {"type": "Opportunity"}, **r} for r in records],
+        }
+        answer = http.patch(url, json=body, timeout=5)
+        assert answer.status_code == 200
+        results: list[dict[str, Any]] = answer.json()
+        return results
+
+    [created] = upsert(opportunity(Plg_Handoff_Id__c="handoff/a/1"))
+    assert created["success"] and created["created"]
+    [updated] = upsert(opportunity(Plg_Handoff_Id__c="handoff/a/1", Name="Renamed"))
+    assert (updated["id"], updated["created"]) == (created["id"], False)
+    assert [o["Name"] for o in emulator.records("Opportunity")] == ["Renamed"]
+
+    emulator.insert("Opportunity", opportunity(Plg_Handoff_Id__c="dup"))
+    emulator.insert("Opportunity", opportunity(Plg_Handoff_Id__c="dup"))
+    [duplicate] = upsert(opportunity(Plg_Handoff_Id__c="dup"))
+    assert duplicate["success"] is False
+    assert duplicate["errors"][0]["statusCode"] == "DUPLICATE_EXTERNAL_ID"
+
+    results = upsert(
+        opportunity(Plg_Handoff_Id__c="handoff/b/1"),
+        {"Plg_Handoff_Id__c": "handoff/c/1"},  # required fields missing
+        all_or_none=True,
+    )
+    assert [r["success"] for r in results] == [False, False]
+    assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert results[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert len(emulator.records("Opportunity")) == 3
+
+    not_external = http.patch(
+        f"{emulator.url}{V}/composite/sobjects/Opportunity/Name", json={"records": []}, timeout=5
+    )
+    assert not_external.status_code == 404
+
+
+def test_soql_or_and_derived_activity_times(
+    emulator: SalesforceEmulator, http: requests.Session
+) -> None:
+    first = emulator.insert("Account", {"Name": "A", "Plg_Account_Id__c": "acct-a"})
+    second = emulator.insert("Account", {"Name": "B", "Website": "https://b.example"})
+    emulator.insert("Account", {"Name": "C", "Website": "c.example"})
+    query = (
+        "SELECT Id FROM Account WHERE Plg_Account_Id__c = 'acct-a'"
+        " OR Website IN ('https://b.example', 'x') ORDER BY CreatedDate"
+    )
+    answer = http.get(f"{emulator.url}{V}/query", params={"q": query}, timeout=5).json()
+    assert [r["Id"] for r in answer["records"]] == [first, second]
+    mixed = http.get(
+        f"{emulator.url}{V}/query",
+        params={"q": "SELECT Id FROM Account WHERE Name = 'A' AND Name = 'B' OR Name = 'C'"},
+        timeout=5,
+    )
+    assert mixed.status_code == 400
+    assert mixed.json()[0]["errorCode"] == "MALFORMED_QUERY"
+
+    opportunity_id = emulator.insert("Opportunity", opportunity())
+    task = emulator.insert("Task", {"WhatId": opportunity_id, "Status": "Not Started"})
+    assert emulator.records("Task")[0]["CompletedDateTime"] is None
+    emulator.update("Task", task, {"Status": "Completed"})
+    assert emulator.records("Task")[0]["CompletedDateTime"]
+    opened = emulator.records("Opportunity")[0]["LastStageChangeDate"]
+    time.sleep(0.01)
+    emulator.update("Opportunity", opportunity_id, {"StageName": "Closed Won"})
+    assert emulator.records("Opportunity")[0]["LastStageChangeDate"] > opened
+
+
+def test_composite_runs_subrequests_in_order_with_references_as_one_call(
+    emulator: SalesforceEmulator, http: requests.Session
+) -> None:
+    url = f"{emulator.url}{V}/composite"
+    emulator.reset_calls()
+    body: dict[str, Any] = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Account",
+                "referenceId": "account",
+                "body": {"Name": "Acme"},
+            },
+            {
+                "method": "POST",
+                "url": f"{V}/sobjects/Opportunity",
+                "referenceId": "opportunity",
+                "body": opportunity(AccountId="@{account.id}"),
+            },
+            {
+                "method": "GET",
+                "url": f"{V}/query?q=SELECT+Id,AccountId+FROM+Opportunity",
+                "referenceId": "check",
+            },
+        ],
+    }
+    answers = http.post(url, json=body, timeout=5).json()["compositeResponse"]
+    assert [a["httpStatusCode"] for a in answers] == [201, 201, 200]
+    account = answers[0]["body"]["id"]
+    assert answers[2]["body"]["records"][0]["AccountId"] == account
+    assert [c.route for c in emulator.api_calls()] == ["POST /composite"]
+
+    body["compositeRequest"][1]["body"] = {"Name": "missing required fields"}
+    answers = http.post(url, json=body, timeout=5).json()["compositeResponse"]
+    assert [a["httpStatusCode"] for a in answers] == [400, 400, 400]
+    assert answers[1]["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    assert answers[0]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert answers[2]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert len(emulator.records("Account")) == 1  # the second Acme was rolled back

@@ -10,9 +10,11 @@ from plg_handoff.domain.engine import Evaluation
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 ACCOUNT_WORKFLOW = "AccountWorkflow"
+ACCOUNT_STATE_QUERY = "state"
 USAGE_SIGNAL = "usage"
 HANDOFF_CLOSED_SIGNAL = "handoff_closed"
 EVIDENCE_SIGNAL = "evidence_updated"
+CRM_CHANGED_SIGNAL = "crm_changed"  # HandoffWorkflow: the CRM pushed a change, read it now
 SNOOZE_UPDATE = "snooze"
 DISQUALIFY_UPDATE = "disqualify"
 REQUALIFY_UPDATE = "requalify"
@@ -55,6 +57,22 @@ class AccountState:
     disqualified: bool = False  # no handoff opens until requalified
     hold_reason: str | None = None  # the operator's reason for the snooze or disqualification
     evidence_sent: list[str] = field(default_factory=list)  # what the open handoff was last told
+
+
+@dataclass
+class AccountSummary:
+    """What the `state` query answers: enough for ops to see why an account is where it is."""
+
+    account_id: str
+    episode: int
+    open_handoff: str | None
+    cooldown_until: str | None
+    days_tracked: int
+    latest_day: str | None
+    last_evaluation: Evaluation | None = None
+    handoffs: list[str] = field(default_factory=list)
+    traits: AccountTraits | None = None
+    held: str | None = None  # why no handoff can open now (snoozed, disqualified), if so
 
 
 @dataclass
@@ -107,7 +125,12 @@ class HandoffClosed:
 @dataclass
 class NextOwnerRequest:
     handoff_key: str
+    """Stable per ask: the handoff key, with `#<round>` for a reassignment."""
     candidates: list[str]
+    max_open_per_owner: int | None = None
+    open_handoffs: dict[str, list[str]] = field(default_factory=dict)
+    """Per candidate, the open handoffs Temporal visibility lists; the pool adds the ones it
+    assigned too recently to be listed."""
 
 
 @dataclass
@@ -116,3 +139,13 @@ class OwnerPoolInput:
     last_assigned: dict[str, int] = field(default_factory=dict)
     sequence: int = 0
     recent: dict[str, str] = field(default_factory=dict)
+    assigned_at: dict[str, float] = field(default_factory=dict)
+    """Handoff key -> when (epoch seconds) it was assigned, for keys still in `recent`."""
+
+
+@dataclass
+class CrmChanged:
+    """A CRM webhook or outbound message about a handoff's opportunity or task."""
+
+    source: str  # "hubspot" or "salesforce"
+    object_id: str = ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from temporalio import activity
@@ -11,6 +13,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from plg_handoff import search_attributes as sa
 from plg_handoff.activities.contracts import (
     NEXT_OWNER_UPDATE,
     OWNER_POOL_WORKFLOW,
@@ -19,26 +22,21 @@ from plg_handoff.activities.contracts import (
     owner_pool_workflow_id,
 )
 from plg_handoff.config import Config
-from plg_handoff.connectors.base import CrmConnector, FollowUp, OpportunityDraft, TaskSpec
+from plg_handoff.connectors.base import (
+    CrmConnector,
+    FollowUp,
+    FunnelFields,
+    OpportunityDraft,
+    Owner,
+    TaskSpec,
+)
+from plg_handoff.domain import routing
 from plg_handoff.domain.engine import Evaluation, FiredTrigger
 from plg_handoff.domain.usage import AccountTraits
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
-DEFAULT_POOL = "default"
-
-
-@dataclass
-class AssignOwnerInput:
-    handoff_key: str
-    account_id: str
-
-
-@dataclass
-class AssignedOwner:
-    owner_id: str
-    owner_name: str
-    owner_email: str
+HANDOFF_WORKFLOW = "HandoffWorkflow"
 
 
 @dataclass
@@ -63,9 +61,35 @@ class HandoffFacts:
 
 
 @dataclass
+class AssignOwnerInput:
+    handoff_key: str
+    account_id: str
+    facts: HandoffFacts | None = None
+    """Traits and evaluation: what routing rules match on (None: the default pool)."""
+    exclude: list[str] = field(default_factory=list)
+    """Owners who must not get it (e.g. the one who let the SLA lapse)."""
+    round: int = 0
+    """0: the first assignment; a reassignment asks with 1, 2, ...: one stable answer per
+    (handoff_key, round)."""
+
+
+@dataclass
+class AssignedOwner:
+    owner_id: str
+    owner_name: str
+    owner_email: str
+    reason: str = "round_robin"
+    """existing_owner, or round_robin in `pool`."""
+    pool: str | None = None
+    account_ref: str | None = None
+    """The CRM's id of the account/company found while assigning, if any."""
+
+
+@dataclass
 class UpsertOpportunityInput:
     facts: HandoffFacts
     owner_id: str
+    account_ref: str | None = None
 
 
 @dataclass
@@ -94,6 +118,12 @@ class FollowUpInput:
     task_id: str | None
 
 
+@dataclass
+class RecordFunnelInput:
+    opportunity_id: str
+    funnel: FunnelFields
+
+
 class CrmActivities:
     def __init__(self, crm: CrmConnector, client: Client, config: Config) -> None:
         self._crm = crm
@@ -102,40 +132,126 @@ class CrmActivities:
 
     @activity.defn(name="assign_owner")
     async def assign_owner(self, request: AssignOwnerInput) -> AssignedOwner:
-        pool = set(self._config.crm.owner_pool)
-        owners = [
-            o
-            for o in await asyncio.to_thread(self._crm.list_owners)
-            if o.active and (not pool or o.id in pool)
-        ]
-        if not owners:
-            raise ApplicationError(
-                "no active CRM owner in the configured pool (crm.owner_pool)", type="NoActiveOwner"
+        """The account's active owner first; else the pool of the first routing rule that
+        matches, round-robin among its active owners under their cap of open handoffs. The
+        account lookup is the one the opportunity upsert then reuses (no extra CRM call)."""
+        crm_config = self._config.crm
+        exclude = set(request.exclude)
+        domains = tuple(request.facts.traits.domains) if request.facts else ()
+        account = await asyncio.to_thread(self._crm.find_account, request.account_id, domains)
+        owners = {o.id: o for o in await asyncio.to_thread(self._crm.list_owners) if o.active}
+        account_ref = account.id if account else None
+        if account is not None and crm_config.existing_owner_first:
+            kept = routing.existing_owner(
+                account.owner_id,
+                active=owners,
+                exclude=exclude,
+                owner_active=account.owner_active,
             )
-        owner_id = await self._next_in_rotation(request.handoff_key, sorted(o.id for o in owners))
-        owner = next(o for o in owners if o.id == owner_id)
-        log.info("handoff.owner_assigned", handoff=request.handoff_key, owner_id=owner.id)
-        return AssignedOwner(owner.id, owner.name, owner.email)
+            if kept is not None:
+                return self._assigned(request, owners[kept], "existing_owner", None, account_ref)
+        rule, candidates = self._pool_for(request, owners, exclude)
+        open_handoffs = (
+            await self._open_handoffs(candidates) if rule.max_open_per_owner is not None else {}
+        )
+        owner_id = await self._next_in_rotation(
+            rule.pool,
+            NextOwnerRequest(
+                rotation_key(request.handoff_key, request.round),
+                candidates,
+                rule.max_open_per_owner,
+                open_handoffs,
+            ),
+        )
+        return self._assigned(request, owners[owner_id], "round_robin", rule.pool, account_ref)
 
-    async def _next_in_rotation(self, handoff_key: str, candidates: list[str]) -> str:
-        """The rotation lives in a Temporal entity workflow: durable, and one order for all
-        workers. Asking twice for the same handoff gives the same owner."""
+    def _assigned(
+        self,
+        request: AssignOwnerInput,
+        owner: Owner,
+        reason: str,
+        pool: str | None,
+        account_ref: str | None,
+    ) -> AssignedOwner:
+        log.info(
+            "handoff.owner_assigned",
+            handoff=request.handoff_key,
+            owner_id=owner.id,
+            reason=reason,
+            pool=pool,
+            round=request.round,
+        )
+        return AssignedOwner(owner.id, owner.name, owner.email, reason, pool, account_ref)
+
+    def _pool_for(
+        self, request: AssignOwnerInput, owners: Mapping[str, Owner], exclude: set[str]
+    ) -> tuple[routing.RoutingRule, list[str]]:
+        """The matching rule's pool; the default pool when it has no one left to take it."""
+        crm_config = self._config.crm
+        default = routing.RoutingRule(
+            routing.DEFAULT_POOL,
+            tuple(crm_config.owner_pool),
+            max_open_per_owner=crm_config.max_open_per_owner,
+        )
+        rules = [
+            routing.RoutingRule(
+                route.name,
+                tuple(route.owners),
+                tuple(route.regions),
+                tuple(route.segments),
+                tuple(route.industries),
+                route.max_open_per_owner or crm_config.max_open_per_owner,
+            )
+            for route in crm_config.routing
+        ]
+        rule = routing.route(rules, routing_facts(request.facts), default)
+        candidates = routing.candidates(rule, owners, exclude)
+        if not candidates and rule is not default:
+            log.warning("handoff.routing_pool_empty", handoff=request.handoff_key, pool=rule.pool)
+            rule = default
+            candidates = routing.candidates(rule, owners, exclude)
+        if not candidates:
+            # Retried while nobody is active (someone may fix the pool); final when only the
+            # exclusions (a reassignment) leave nobody: retrying cannot change that.
+            raise ApplicationError(
+                f"no active CRM owner left in pool {rule.pool!r} (crm.owner_pool, crm.routing)"
+                + (f" after excluding {sorted(exclude)}" if exclude else ""),
+                type="NoActiveOwner",
+                non_retryable=bool(exclude),
+            )
+        return rule, candidates
+
+    async def _open_handoffs(self, candidates: list[str]) -> dict[str, list[str]]:
+        """Running handoff workflows per owner, from Temporal visibility."""
+        owners = ", ".join(json.dumps(c) for c in candidates)
+        query = (
+            f'WorkflowType="{HANDOFF_WORKFLOW}" AND ExecutionStatus="Running"'
+            f" AND {sa.OWNER_ID.name} IN ({owners})"
+        )
+        found: dict[str, list[str]] = {}
+        async for execution in self._client.list_workflows(query):
+            owner = execution.typed_search_attributes.get(sa.OWNER_ID)
+            if owner is not None:
+                found.setdefault(owner, []).append(execution.id)
+        return found
+
+    async def _next_in_rotation(self, pool: str, request: NextOwnerRequest) -> str:
+        """The rotation lives in a Temporal entity workflow per pool: durable, and one order
+        for all workers. Asking twice with the same key gives the same owner."""
         task_queue = self._config.temporal.task_queue
         handle = await self._client.start_workflow(
             OWNER_POOL_WORKFLOW,
-            OwnerPoolInput(DEFAULT_POOL),
-            id=owner_pool_workflow_id(task_queue, DEFAULT_POOL),
+            OwnerPoolInput(pool),
+            id=owner_pool_workflow_id(task_queue, pool),
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
-        owner: str = await handle.execute_update(
-            NEXT_OWNER_UPDATE, NextOwnerRequest(handoff_key, candidates), result_type=str
-        )
+        owner: str = await handle.execute_update(NEXT_OWNER_UPDATE, request, result_type=str)
         return owner
 
     @activity.defn(name="upsert_opportunity")
     async def upsert_opportunity(self, request: UpsertOpportunityInput) -> UpsertOpportunityResult:
-        draft = opportunity_draft(request.facts, request.owner_id)
+        draft = opportunity_draft(request.facts, request.owner_id, request.account_ref)
         ref = await asyncio.to_thread(self._crm.upsert_opportunity, draft)
         log.info(
             "handoff.opportunity_upserted",
@@ -147,7 +263,9 @@ class CrmActivities:
 
     @activity.defn(name="create_owner_task")
     async def create_owner_task(self, request: OwnerTaskInput) -> OwnerTaskResult:
-        existing = await asyncio.to_thread(self._crm.find_task, request.opportunity_id)
+        existing = await asyncio.to_thread(
+            self._crm.find_task, request.opportunity_id, request.owner.owner_id
+        )
         if existing is not None:
             return OwnerTaskResult(existing, created=False)
         task = owner_task(request)
@@ -161,8 +279,30 @@ class CrmActivities:
             self._crm.read_follow_up, request.opportunity_id, request.task_id
         )
 
+    @activity.defn(name="record_funnel")
+    async def record_funnel(self, request: RecordFunnelInput) -> None:
+        await asyncio.to_thread(self._crm.write_funnel, request.opportunity_id, request.funnel)
+        log.info("handoff.funnel_recorded", opportunity_id=request.opportunity_id)
 
-def opportunity_draft(facts: HandoffFacts, owner_id: str) -> OpportunityDraft:
+
+def rotation_key(handoff_key: str, round_: int) -> str:
+    """The first assignment keeps the bare key (as before reassignments existed)."""
+    return handoff_key if round_ == 0 else f"{handoff_key}#{round_}"
+
+
+def routing_facts(facts: HandoffFacts | None) -> routing.RoutingFacts:
+    if facts is None:
+        return routing.RoutingFacts()
+    return routing.RoutingFacts(
+        region=facts.traits.region,
+        segment=facts.evaluation.segment or None,
+        industry=facts.traits.industry,
+    )
+
+
+def opportunity_draft(
+    facts: HandoffFacts, owner_id: str, account_ref: str | None = None
+) -> OpportunityDraft:
     lead = facts.lead
     return OpportunityDraft(
         external_id=facts.handoff_key,
@@ -178,6 +318,7 @@ def opportunity_draft(facts: HandoffFacts, owner_id: str) -> OpportunityDraft:
         amount=facts.traits.arr_potential,
         account_name=facts.account_name,
         domains=tuple(facts.traits.domains),
+        account_ref=account_ref,
     )
 
 

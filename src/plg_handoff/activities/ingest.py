@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -94,6 +95,14 @@ def roll_up(
     return result
 
 
+EPOCH = date(1970, 1, 1)
+
+
+def _day_number(iso: str) -> int:
+    """Days since 1970-01-01: rows carry the day as this number, turned into text at the end."""
+    return (date.fromisoformat(iso) - EPOCH).days
+
+
 def _is_known(event: str, known_events: tuple[str, ...] | None) -> str:
     """SQL: the event name (an SQL expression) is a known event; any name is when no list of
     known events is configured."""
@@ -151,7 +160,7 @@ def _fast_path(
         f", {_as_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
     )
     column_spec = ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in columns.items())
-    day_list = ", ".join(sql_string(d) for d in days)
+    day_list = ", ".join(str(_day_number(d)) for d in days)
     gauge_max = "".join(f", max(g_{i}) AS g_{i}" for i in range(len(gauges)))
     gauge_carry_typed = "".join(f", g_{i}" for i in range(len(gauges)))
     # One streaming pass: parse, type, and fold copies of the same event (Mixpanel's dedup
@@ -174,7 +183,7 @@ def _fast_path(
                          THEN i_text ELSE '' END AS insert_id,
                     TRY_CAST(trunc(CASE WHEN t_num > {MS_THRESHOLD}
                         THEN t_num / 1000 ELSE t_num END) AS BIGINT) AS t_sec,
-                    strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
+                    (t_sec // 86400)::INTEGER AS day
                     {gauge_carry_typed} {metrics.row_columns("event")}
                 FROM (
                     SELECT
@@ -247,7 +256,7 @@ def _classify_sql(
     )
     gauge_carry = "".join(f", {name}" for name in gauge_names)
     gauge_typed = "".join(f", {_as_number(name)} AS {name}" for name in gauge_names)
-    day_list = ", ".join(sql_string(d) for d in days)
+    day_list = ", ".join(str(_day_number(d)) for d in days)
     id_like = (
         "json_type({0}) IN ('BIGINT', 'UBIGINT') "
         "OR (json_type({0}) = 'VARCHAR' AND {0}->>'$' <> '')"
@@ -315,7 +324,7 @@ def _classify_sql(
         CASE WHEN reason IS NOT NULL THEN line END AS text,
         ev->>'$' AS event, t_sec, u_raw->>'$' AS user_id, accounts,
         CASE WHEN {id_like.format("i_raw")} THEN i_raw->>'$' END AS insert_id,
-        strftime(DATE '1970-01-01' + (t_sec // 86400)::INTEGER, '%Y-%m-%d') AS day
+        (t_sec // 86400)::INTEGER AS day
         {gauge_carry} {typed_columns(metrics.properties, property_column.__getitem__)}
     FROM c;
 
@@ -383,28 +392,29 @@ def _collect_rollups(
 ) -> None:
     """Event counts from `counted` (one row per distinct event); users and gauge maxima from
     every in-window row, where a duplicate cannot change them."""
-    days: dict[tuple[str, str], DayRollup] = {}
+    days: dict[tuple[str, int], DayRollup] = {}
 
-    def day(account: str, iso: str) -> DayRollup:
-        key = (account, iso)
+    def day(account: str, number: int) -> DayRollup:
+        key = (account, number)
         if key not in days:
-            days[key] = DayRollup(day=iso)
+            days[key] = DayRollup(day=(EPOCH + timedelta(days=number)).isoformat())
         return days[key]
 
-    for account, iso, event, count in connection.execute(
+    for account, number, event, count in connection.execute(
         f"SELECT account, day, event, count(*) FROM {counted} GROUP BY ALL"
     ).fetchall():
-        day(account, iso).events[event] = int(count)
-    for account, iso, users in connection.execute(
-        "SELECT account, day, count(DISTINCT user_id) FROM kept GROUP BY ALL"
+        day(account, number).events[event] = int(count)
+    gauge_max = "".join(
+        f", max(g_{index}) FILTER (WHERE isfinite(g_{index}))" for index in range(len(gauges))
+    )
+    for account, number, users, *tops in connection.execute(
+        f"SELECT account, day, count(DISTINCT user_id) {gauge_max} FROM kept GROUP BY ALL"
     ).fetchall():
-        day(account, iso).active_users = int(users)
-    for index, name in enumerate(gauges):
-        for account, iso, top in connection.execute(
-            f"""SELECT account, day, max(g_{index}) FROM kept
-                WHERE isfinite(g_{index}) GROUP BY ALL"""
-        ).fetchall():
-            day(account, iso).gauges[name] = float(top)
+        rollup = day(account, number)
+        rollup.active_users = int(users)
+        rollup.gauges.update(
+            (name, float(top)) for name, top in zip(gauges, tops, strict=True) if top is not None
+        )
     metrics.collect(connection, counted, day)
 
     by_account: dict[str, list[DayRollup]] = defaultdict(list)

@@ -8,7 +8,7 @@ a matching row `mv_<k>`; folding the copies of one event keeps `mask`, the OR of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -129,34 +129,61 @@ class MetricSql:
         self,
         connection: duckdb.DuckDBPyConnection,
         counted: str,
-        day: Callable[[str, str], DayRollup],
+        day: Callable[[str, int], DayRollup],
     ) -> None:
         """Fills each day's `metrics` and `values` from `counted`: one row per distinct event
-        with account, day, event, user_id, t_sec and the folded `mask` and `v_<k>`."""
-        counts = [
-            (index, name)
-            for index, (name, m) in enumerate(self.metrics.items())
-            if m.kind == "count"
+        with account, day (a day number), event, user_id, t_sec and the folded `mask` and
+        `v_<k>`. Every metric read from the match bits comes out of one pass at the (user,
+        event) grain; each `distinct`, `values` and `sessions` metric takes one query."""
+        bits = [
+            (index, name, metric.kind)
+            for index, (name, metric) in enumerate(self.metrics.items())
+            if metric.kind in _BIT_KINDS
         ]
-        if counts:
-            figures = ", ".join(f"count(*) FILTER (WHERE {_matched(i)})" for i, _ in counts)
-            for account, iso, *found in connection.execute(
-                f"SELECT account, day, {figures} FROM {counted} GROUP BY ALL"
-            ).fetchall():
-                rollup = day(account, iso)
-                rollup.metrics.update(
-                    (name, n) for (_, name), n in zip(counts, found, strict=True) if n
+        counts = [m for m in bits if m[2] == "count"]
+        per_user = [m for m in bits if m[2] != "count"]
+        for query, metrics in ((_counts_sql, counts), (_per_user_sql, per_user)):
+            if not metrics:
+                continue
+            for account, number, *found in connection.execute(query(metrics, counted)).fetchall():
+                day(account, number).metrics.update(
+                    (name, int(n)) for (_, name, _), n in zip(metrics, found, strict=True) if n
                 )
         for index, (name, metric) in enumerate(self.metrics.items()):
-            if metric.kind == "count":
+            if metric.kind in _BIT_KINDS:
                 continue
-            for account, iso, figure in connection.execute(
+            for account, number, figure in connection.execute(
                 _figure_sql(index, metric, counted)
             ).fetchall():
                 if metric.kind == "values":
-                    day(account, iso).values[name] = [str(v) for v in figure]
+                    day(account, number).values[name] = [str(v) for v in figure]
                 else:
-                    day(account, iso).metrics[name] = int(figure)
+                    day(account, number).metrics[name] = int(figure)
+
+
+_BIT_KINDS = ("count", "max_per_user", "max_repeat")
+
+
+def _counts_sql(metrics: Sequence[tuple[int, str, str]], counted: str) -> str:
+    figures = ", ".join(f"count(*) FILTER (WHERE {_matched(i)})" for i, _, _ in metrics)
+    return f"SELECT account, day, {figures} FROM {counted} GROUP BY ALL"
+
+
+def _per_user_sql(metrics: Sequence[tuple[int, str, str]], counted: str) -> str:
+    """The max_per_user and max_repeat metrics in one pass: matches counted per (user, event),
+    summed per user or kept per event, then the day's maximum."""
+    per_event = ", ".join(f"count(*) FILTER (WHERE {_matched(i)}) AS c_{i}" for i, _, _ in metrics)
+    per_user = ", ".join(
+        f"max(c_{i}) AS c_{i}" if kind == "max_repeat" else f"sum(c_{i}) AS c_{i}"
+        for i, _, kind in metrics
+    )
+    per_day = ", ".join(f"max(c_{i})" for i, _, _ in metrics)
+    return f"""
+        SELECT account, day, {per_day} FROM (
+            SELECT account, day, user_id, {per_user} FROM (
+                SELECT account, day, user_id, event, {per_event} FROM {counted} GROUP BY ALL
+            ) GROUP BY ALL
+        ) GROUP BY ALL"""
 
 
 def _matched(index: int) -> str:
@@ -185,8 +212,4 @@ def _figure_sql(index: int, metric: MetricDefinition, counted: str) -> str:
                 SELECT account, day, user_id, list(t_sec ORDER BY t_sec) AS ts
                 FROM {matched} GROUP BY ALL
             ) GROUP BY ALL"""
-    per = "user_id, event" if metric.kind == "max_repeat" else "user_id"
-    return f"""
-        SELECT account, day, max(n) FROM (
-            SELECT account, day, {per}, count(*) AS n FROM {matched} GROUP BY ALL
-        ) GROUP BY ALL"""
+    raise ValueError(f"{metric.kind} metrics come from the match bits")

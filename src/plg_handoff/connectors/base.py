@@ -73,6 +73,8 @@ class OpportunityDraft:
     # The account's company/Account: found by account_id, then by these domains; named so.
     account_name: str | None = None
     domains: tuple[str, ...] = ()
+    account_ref: str | None = None
+    """The CRM's id of that account/company when a lookup already found it."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,35 @@ class FollowUp:
     stage: str | None = None
     outcome: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+    meeting: bool = False
+    """A meeting (HubSpot meeting, Salesforce Event) on the deal or its account since then."""
+    contacted_at_ms: int | None = None
+    """First contact as the CRM records it: the task's completion, a call, an email."""
+    meeting_at_ms: int | None = None
+    """Start of the first meeting since the handoff."""
+    closed_at_ms: int | None = None
+    """When the CRM closed the deal (won or lost)."""
+
+
+@dataclass(frozen=True)
+class FunnelFields:
+    """The handoff's funnel timings, written back on the opportunity (None: not reached yet)."""
+
+    signal_to_assigned_s: float | None = None
+    signal_to_contact_s: float | None = None
+    contact_to_meeting_s: float | None = None
+    meeting_to_won_s: float | None = None
+    sla_met: bool | None = None
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """The account/company in the CRM a handoff's opportunity belongs to, as found."""
+
+    id: str
+    owner_id: str | None = None
+    owner_active: bool | None = None
+    """None: the CRM did not say; check `owner_id` against `list_owners`."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +130,23 @@ class CrmConnector(Protocol):
 
     def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef: ...
 
-    def find_task(self, opportunity_id: str) -> str | None: ...
+    def find_task(self, opportunity_id: str, owner_id: str) -> str | None:
+        """The opportunity's task for this owner, if one was created already."""
+        ...
 
     def create_task(self, task: TaskSpec) -> str: ...
 
     def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp: ...
+
+    def find_account(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
+        """The account/company by external id, then by domain; None when there is none. The
+        connector remembers the answer, so the opportunity upsert that follows reuses this
+        lookup (and creates the account when there was none) instead of looking again."""
+        ...
+
+    def write_funnel(self, opportunity_id: str, funnel: FunnelFields) -> None:
+        """Writes the funnel timings that are set (not None) to the opportunity's fields."""
+        ...
 
     def missing_properties(self) -> list[str]:
         """Custom fields the daemon writes that the CRM does not have yet."""
@@ -111,6 +154,10 @@ class CrmConnector(Protocol):
 
     def ensure_properties(self) -> list[str]:
         """Creates the missing custom fields; returns their names."""
+        ...
+
+    def setup_help(self) -> list[tuple[str, str]]:
+        """The missing custom fields, each with how to create it."""
         ...
 
 

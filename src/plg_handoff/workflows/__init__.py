@@ -1,16 +1,27 @@
 """Temporal workflows: orchestration only, no I/O; rule code runs in activities."""
 
 from plg_handoff.workflows.account import AccountWorkflow
+from plg_handoff.workflows.digest import DigestWorkflow
 from plg_handoff.workflows.handoff import HandoffWorkflow
+from plg_handoff.workflows.notification_ledger import NotificationLedgerWorkflow
 from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncWorkflow
 
-ALL_WORKFLOWS = (UsageSyncWorkflow, AccountWorkflow, HandoffWorkflow, OwnerPoolWorkflow)
+ALL_WORKFLOWS = (
+    UsageSyncWorkflow,
+    AccountWorkflow,
+    HandoffWorkflow,
+    OwnerPoolWorkflow,
+    NotificationLedgerWorkflow,
+    DigestWorkflow,
+)
 
 __all__ = [
     "ALL_WORKFLOWS",
     "AccountWorkflow",
+    "DigestWorkflow",
     "HandoffWorkflow",
+    "NotificationLedgerWorkflow",
     "OwnerPoolWorkflow",
     "UsageSyncWorkflow",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
@@ -13,6 +12,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from plg_handoff import search_attributes as sa
     from plg_handoff.activities.contracts import (
+        ACCOUNT_STATE_QUERY,
         ACCOUNT_WORKFLOW,
         DISQUALIFY_UPDATE,
         EVIDENCE_SIGNAL,
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         USAGE_SIGNAL,
         AccountInput,
         AccountState,
+        AccountSummary,
         DisqualifyRequest,
         EvidenceUpdate,
         HandoffClosed,
@@ -35,7 +36,10 @@ with workflow.unsafe.imports_passed_through():
         EvaluateInput,
         EvaluateResult,
     )
-    from plg_handoff.domain.engine import Evaluation
+
+    # The converter resolves Evaluation's field types through the sandbox's own sys.modules,
+    # which holds only modules a workflow file imports by their full name.
+    from plg_handoff.domain.engine import Evaluation  # noqa: F401
     from plg_handoff.workflows.handoff import HandoffInput, HandoffWorkflow
 
 RETENTION_DAYS = 400  # long enough for the longest trigger window (6+ months active)
@@ -45,21 +49,6 @@ MAX_SNOOZE_DAYS = 365
 # engine's decision (multiple-signal rule, filters, segment motion) does, operators can hold an
 # account, and an open handoff hears of new evidence.
 PQL_DECISION_PATCH = "pql-decision"
-
-
-@dataclass
-class AccountSummary:
-    """What the `state` query answers: enough for ops to see why an account is where it is."""
-
-    account_id: str
-    episode: int
-    open_handoff: str | None
-    cooldown_until: str | None
-    days_tracked: int
-    latest_day: str | None
-    last_evaluation: Evaluation | None = None
-    handoffs: list[str] = field(default_factory=list)
-    held: str | None = None  # why no handoff can open now (snoozed, disqualified), if so
 
 
 @workflow.defn(name=ACCOUNT_WORKFLOW)
@@ -112,7 +101,7 @@ class AccountWorkflow:
             ).isoformat()
             self._state.needs_evaluation = True
 
-    @workflow.query
+    @workflow.query(name=ACCOUNT_STATE_QUERY)
     def state(self) -> AccountSummary:
         days = sorted(self._state.days)
         return AccountSummary(
@@ -123,6 +112,7 @@ class AccountWorkflow:
             days_tracked=len(days),
             latest_day=days[-1] if days else None,
             last_evaluation=self._state.last_evaluation,
+            traits=self._state.traits,
             handoffs=[handoff_workflow_id(self._id, e) for e in range(1, self._state.episode + 1)],
             held=self._held(),
         )

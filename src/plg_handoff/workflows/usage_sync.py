@@ -6,9 +6,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from plg_handoff.activities.refresh import RefreshActivities, RefreshOpenInput
     from plg_handoff.activities.usage import PullUsageInput, PullUsageResult, UsageActivities
+
+# Added while syncs were scheduled: cycles recorded before it replay without the refresh.
+REFRESH_PATCH = "refresh-open-opportunities"
+# A refresh missed in one cycle is done by the next: a CRM outage must not hold the cycle up.
+REFRESH_RETRY = RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=30))
 
 
 @dataclass
@@ -37,4 +45,20 @@ class UsageSyncWorkflow:
             "sync.completed",
             extra={"source": request.source, "read": result.read, "accepted": result.accepted},
         )
+        if workflow.patched(REFRESH_PATCH):
+            await self._refresh_open_opportunities(request.source)
         return result
+
+    async def _refresh_open_opportunities(self, source: str) -> None:
+        """The usage fields of every open opportunity, brought up to date in bulk."""
+        try:
+            await workflow.execute_activity_method(
+                RefreshActivities.refresh_open_opportunities,
+                RefreshOpenInput(source),
+                start_to_close_timeout=timedelta(minutes=10),
+                retry_policy=REFRESH_RETRY,
+            )
+        except ActivityError as exc:
+            workflow.logger.warning(
+                "sync.refresh_failed", extra={"source": source, "error": str(exc.cause or exc)}
+            )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import tenacity
@@ -24,19 +25,24 @@ from hubspot.crm.deals import (
     SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectId,
+    SimplePublicObjectInput,
 )
+from hubspot.crm.objects import BatchReadInputSimplePublicObjectId as EngagementBatchRead
+from hubspot.crm.objects import SimplePublicObjectId as EngagementId
 from hubspot.crm.objects.tasks import (
     AssociationSpec,
     PublicAssociationsForObject,
     PublicObjectId,
     SimplePublicObjectInputForCreate,
 )
-from hubspot.crm.properties import PropertyCreate
+from hubspot.crm.properties import OptionInput, PropertyCreate
 from urllib3.util.retry import Retry
 
 from plg_handoff.config import HubSpotConfig
 from plg_handoff.connectors.base import (
+    AccountRef,
     FollowUp,
+    FunnelFields,
     OpportunityDraft,
     OpportunityRef,
     Owner,
@@ -59,6 +65,7 @@ from plg_handoff.connectors.hubspot.errors import (
 )
 from plg_handoff.connectors.hubspot.properties import (
     COMPANY_GROUP,
+    FUNNEL_PROPERTIES,
     GROUP,
     NUMERIC_FIELDS,
     USAGE_FIELDS,
@@ -75,6 +82,9 @@ ATTEMPTS = 3
 BATCH_SIZE = 100  # HubSpot's limit for batch read/update/upsert inputs
 OWNERS_TTL_S = 300.0
 FRESH_DEALS = 10_000
+MAX_TASKS = BATCH_SIZE  # tasks read per deal when looking for an owner's own
+CANCELLED_MEETINGS = frozenset({"CANCELED", "CANCELLED", "NO_SHOW"})
+ASSOCIATED_KINDS = ("meetings", "calls", "emails", "companies")
 
 
 def no_retry() -> Retry:
@@ -133,9 +143,16 @@ class HubSpotCrm:
         self._deals_batch = client.crm.deals.batch_api
         self._deals = client.crm.deals.basic_api
         self._tasks = client.crm.objects.tasks.basic_api
+        self._tasks_batch = client.crm.objects.tasks.batch_api
         self._owners = client.crm.owners.owners_api
         self._associations = client.crm.associations.v4.basic_api
         self._properties = client.crm.properties.core_api
+        self._company_api = client.crm.companies.basic_api
+        self._engagements = {
+            "meetings": client.crm.objects.meetings.batch_api,
+            "calls": client.crm.objects.calls.batch_api,
+            "emails": client.crm.objects.emails.batch_api,
+        }
         self._companies = Companies(
             self._call,
             client.crm.companies.search_api,
@@ -242,11 +259,31 @@ class HubSpotCrm:
             **_usage_properties(draft),
         }
 
-    def find_task(self, opportunity_id: str) -> str | None:
+    def find_task(self, opportunity_id: str, owner_id: str) -> str | None:
+        """The deal's first task for this owner: one call for the deal's tasks, and one more to
+        read their owners when it has any (a reassigned deal has the earlier owner's)."""
         if opportunity_id in self._fresh_deals:
             return None
-        page = self._call(self._associations.get_page, "deals", opportunity_id, "tasks", limit=1)
-        return str(page.results[0].to_object_id) if page.results else None
+        page = self._call(
+            self._associations.get_page, "deals", opportunity_id, "tasks", limit=MAX_TASKS
+        )
+        task_ids = [str(result.to_object_id) for result in page.results or []]
+        if not task_ids:
+            return None
+        tasks = self._call(
+            self._tasks_batch.read,
+            EngagementBatchRead(
+                properties=["hubspot_owner_id"],
+                inputs=[EngagementId(id=task_id) for task_id in task_ids],
+            ),
+            archived=False,
+        )
+        owned = sorted(
+            (task.created_at, str(task.id))
+            for task in tasks.results or []
+            if (task.properties or {}).get("hubspot_owner_id") == owner_id
+        )
+        return owned[0][1] if owned else None
 
     def create_task(self, task: TaskSpec) -> str:
         # Forgotten before the call: if it times out after HubSpot created the task, the next
@@ -277,15 +314,108 @@ class HubSpotCrm:
         created = self._call(self._tasks.create, body, idempotent=False)
         return str(created.id)
 
+    def find_account(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
+        return self._companies.find(account_id, domains)
+
     def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp:
-        deal = self._call(self._deals.get_by_id, opportunity_id, properties=["dealstage"])
-        stage = (deal.properties or {}).get("dealstage")
+        """The deal (stage, close date, associated engagements), the owner's task, the
+        company's meetings, then the engagements themselves (one batch read per kind): calls,
+        emails and the completed task are contact; a meeting not cancelled is a meeting."""
+        deal = self._call(
+            self._deals.get_by_id,
+            opportunity_id,
+            properties=["dealstage", "closedate", "createdate"],
+            associations=["meetings", "calls", "emails", "companies"],
+        )
+        properties = deal.properties or {}
+        stage = properties.get("dealstage")
         outcome = self._outcome(stage)
-        contacted = False
+        since = epoch_ms(properties.get("createdate")) or 0
+        linked = _associated_ids(deal)
+        contact_times: list[int] = []
+        details: dict[str, str] = {}
         if task_id:
-            task = self._call(self._tasks.get_by_id, task_id, properties=["hs_task_status"])
-            contacted = (task.properties or {}).get("hs_task_status") == "COMPLETED"
-        return FollowUp(contacted=contacted or outcome is not None, stage=stage, outcome=outcome)
+            task = self._call(
+                self._tasks.get_by_id,
+                task_id,
+                properties=["hs_task_status", "hs_task_completion_date", "hs_lastmodifieddate"],
+            )
+            task_properties = task.properties or {}
+            if task_properties.get("hs_task_status") == "COMPLETED":
+                details["completed_task"] = task_id
+                done = task_properties.get("hs_task_completion_date") or task_properties.get(
+                    "hs_lastmodifieddate"
+                )
+                contact_times.append(epoch_ms(done) or since)
+        meeting_ids = set(linked.get("meetings", ()))
+        # The company's meetings only when the deal has none: one call less once it has.
+        for company_id in [] if meeting_ids else linked.get("companies", ())[:1]:
+            company = self._call(self._company_api.get_by_id, company_id, associations=["meetings"])
+            meeting_ids.update(_associated_ids(company).get("meetings", ()))
+        for kind in ("calls", "emails"):
+            for engagement in self._read_engagements(kind, linked.get(kind, ()), ["hs_timestamp"]):
+                at = epoch_ms((engagement.properties or {}).get("hs_timestamp"))
+                if at is not None and at >= since:
+                    details.setdefault(f"first_{kind[:-1]}", str(engagement.id))
+                    contact_times.append(at)
+        meetings: list[tuple[int, int, str]] = []  # (start, booked, id)
+        for meeting in self._read_engagements(
+            "meetings",
+            sorted(meeting_ids),
+            ["hs_meeting_start_time", "hs_timestamp", "hs_meeting_outcome", "hs_createdate"],
+        ):
+            values = meeting.properties or {}
+            if values.get("hs_meeting_outcome") in CANCELLED_MEETINGS:
+                continue
+            start = epoch_ms(values.get("hs_meeting_start_time") or values.get("hs_timestamp"))
+            if start is not None and start >= since:
+                booked = epoch_ms(values.get("hs_createdate")) or start
+                meetings.append((start, booked, str(meeting.id)))
+        meeting_at: int | None = None
+        if meetings:
+            start, booked, meeting_id = min(meetings)
+            meeting_at = start
+            details["meeting"] = meeting_id
+            contact_times.append(min(booked, start))
+        closed_at = epoch_ms(properties.get("closedate")) if outcome is not None else None
+        return FollowUp(
+            contacted=bool(contact_times) or outcome is not None,
+            stage=stage,
+            outcome=outcome,
+            details=details,
+            meeting=bool(meetings),
+            contacted_at_ms=min(contact_times) if contact_times else None,
+            meeting_at_ms=meeting_at,
+            closed_at_ms=closed_at,
+        )
+
+    def _read_engagements(self, kind: str, ids: Sequence[str], properties: list[str]) -> list[Any]:
+        found: list[Any] = []
+        api = self._engagements[kind]
+        for chunk in _chunks(list(ids)):
+            answer = self._call(
+                api.read,
+                EngagementBatchRead(
+                    properties=properties,
+                    inputs=[EngagementId(id=engagement_id) for engagement_id in chunk],
+                ),
+                archived=False,
+            )
+            found.extend(answer.results or [])
+        return found
+
+    def write_funnel(self, opportunity_id: str, funnel: FunnelFields) -> None:
+        properties: dict[str, str] = {}
+        for key, (name, _) in FUNNEL_PROPERTIES.items():
+            value = getattr(funnel, key)
+            if isinstance(value, bool):
+                properties[name] = "true" if value else "false"
+            elif value is not None:
+                properties[name] = f"{float(value):.1f}"
+        if properties:
+            self._call(
+                self._deals.update, opportunity_id, SimplePublicObjectInput(properties=properties)
+            )
 
     def _outcome(self, stage: str | None) -> str | None:
         if stage in self._config.won_stages:
@@ -379,6 +509,18 @@ class HubSpotCrm:
             missing.extend((object_type, spec) for spec in specs if spec.name not in existing)
         return missing
 
+    def setup_help(self) -> list[tuple[str, str]]:
+        return [
+            (
+                _qualified(object_type, spec),
+                f"{object_type} property {spec.name!r} (label {spec.label!r}, type {spec.type},"
+                f" fieldType {spec.field_type}{', unique' if spec.unique else ''}, group"
+                f" {GROUP if object_type == 'deals' else COMPANY_GROUP}):"
+                " `handoff crm setup` creates it",
+            )
+            for object_type, spec in self._missing_specs()
+        ]
+
     def ensure_properties(self) -> list[str]:
         missing = self._missing_specs()
         for object_type, spec in missing:
@@ -392,6 +534,10 @@ class HubSpotCrm:
                     field_type=spec.field_type,
                     group_name=GROUP if object_type == "deals" else COMPANY_GROUP,
                     has_unique_value=spec.unique,
+                    options=[
+                        OptionInput(label=label, value=value, display_order=i, hidden=False)
+                        for i, (label, value) in enumerate(spec.options)
+                    ],
                 ),
             )
         return [_qualified(object_type, spec) for object_type, spec in missing]
@@ -439,6 +585,35 @@ def _raise_for_record_errors(answer: Any, what: str) -> None:
     errors = getattr(answer, "errors", None)
     if errors:
         raise InvalidInput(VENDOR, what, status=207, records=record_errors(errors))
+
+
+def _associated_ids(record: Any) -> dict[str, list[str]]:
+    """Ids by object type from a record read with `associations=[...]` (the v3 answer keys
+    them by plural type name, sometimes with a portal-specific suffix)."""
+    found: dict[str, list[str]] = {}
+    for name, page in (getattr(record, "associations", None) or {}).items():
+        kind = next((k for k in ASSOCIATED_KINDS if str(name).startswith(k)), str(name))
+        found.setdefault(kind, []).extend(str(a.id) for a in (page.results or []))
+    return found
+
+
+def epoch_ms(value: Any) -> int | None:
+    """HubSpot's datetime (ISO 8601 with Z, or epoch milliseconds) in epoch milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value)
+        if text.isdigit():
+            return int(text)
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def _is_transport_error(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from hubspot.crm.associations.v4 import (
@@ -24,13 +24,14 @@ from hubspot.crm.companies import (
     SimplePublicObjectInputForCreate,
 )
 
-from plg_handoff.connectors.base import OpportunityDraft
+from plg_handoff.connectors.base import AccountRef, OpportunityDraft
 from plg_handoff.connectors.errors import Conflict, InvalidInput, NotFound, RecordError
 from plg_handoff.connectors.hubspot.errors import VENDOR
 from plg_handoff.connectors.hubspot.properties import COMPANY_ID_PROPERTY
 
 COMPANY_TO_DEAL = 342  # HubSpot-defined default association type id, company -> deal
 CACHE_SIZE = 10_000
+OWNER_PROPERTY = "hubspot_owner_id"
 _EXISTING_ID = re.compile(r"Existing ID: (\d+)")
 
 
@@ -58,65 +59,77 @@ class Companies:
         self._basic = basic_api
         self._associations = batch_api
         self._by_account = _Lru()
+        self._absent = _Lru()  # accounts a lookup just found no company for
         self._linked = _Lru()
+
+    def find(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
+        """One search; remembered, so the deal's `link` that follows makes no other."""
+        found = self._search_for(account_id, domains)
+        if found is None:
+            self._by_account.pop(account_id, None)
+            self._absent.remember(account_id, "")
+            return None
+        self._absent.pop(account_id, None)
+        self._by_account.remember(account_id, found.id)
+        return found
 
     def link(self, draft: OpportunityDraft, deal_id: str) -> str:
         """The company id the deal is (now) associated to."""
         if (known := self._linked.get(deal_id)) is not None:
             return known
-        company_id = self._by_account.get(draft.account_id)
+        company_id = draft.account_ref or self._by_account.get(draft.account_id)
         if company_id is not None:
             try:
                 self._associate(deal_id, company_id)
             except (NotFound, InvalidInput):  # merged or deleted in HubSpot since: look again
-                del self._by_account[draft.account_id]
+                self._by_account.pop(draft.account_id, None)
                 company_id = None
         if company_id is None:
-            company_id = self._find(draft)
-            if company_id is None:
+            absent = self._absent.pop(draft.account_id, None) is not None
+            found = None if absent else self._search_for(draft.account_id, draft.domains)
+            if found is None:
                 company_id = self._create(draft, deal_id)  # associated by the create itself
             else:
+                company_id = found.id
                 self._associate(deal_id, company_id)
             self._by_account.remember(draft.account_id, company_id)
         self._linked.remember(deal_id, company_id)
         return company_id
 
-    def _find(self, draft: OpportunityDraft) -> str | None:
+    def _search_for(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
         """One search: the external id or any of the domains (filter groups are ORed)."""
         groups = [
             FilterGroup(
-                filters=[
-                    Filter(property_name=COMPANY_ID_PROPERTY, operator="EQ", value=draft.account_id)
-                ]
+                filters=[Filter(property_name=COMPANY_ID_PROPERTY, operator="EQ", value=account_id)]
             )
         ]
-        domains = sorted({d.strip().lower() for d in draft.domains if d.strip()})
-        if domains:
+        wanted = sorted({d.strip().lower() for d in domains if d.strip()})
+        if wanted:
             groups.append(
-                FilterGroup(filters=[Filter(property_name="domain", operator="IN", values=domains)])
+                FilterGroup(filters=[Filter(property_name="domain", operator="IN", values=wanted)])
             )
         page = self._call(
             self._search.do_search,
             PublicObjectSearchRequest(
                 filter_groups=groups,
-                properties=[COMPANY_ID_PROPERTY, "domain"],
+                properties=[COMPANY_ID_PROPERTY, "domain", OWNER_PROPERTY],
                 limit=10,
             ),
         )
         results = list(page.results or [])
-        by_id = [
-            r for r in results if (r.properties or {}).get(COMPANY_ID_PROPERTY) == draft.account_id
-        ]
-        if by_id:
-            return str(by_id[0].id)
+        by_id = [r for r in results if (r.properties or {}).get(COMPANY_ID_PROPERTY) == account_id]
         # Several companies on one domain: the oldest, HubSpot's own pick when it dedupes.
-        by_domain = sorted(results, key=lambda r: int(r.id))
-        return str(by_domain[0].id) if by_domain else None
+        chosen = by_id or sorted(results, key=lambda r: int(r.id))
+        if not chosen:
+            return None
+        owner = (chosen[0].properties or {}).get(OWNER_PROPERTY) or None
+        return AccountRef(id=str(chosen[0].id), owner_id=owner)
 
     def _create(self, draft: OpportunityDraft, deal_id: str) -> str:
         properties = {
             "name": draft.account_name or draft.account_id,
             COMPANY_ID_PROPERTY: draft.account_id,
+            OWNER_PROPERTY: draft.owner_id,  # the account's owner from now on
         }
         if draft.domains:
             properties["domain"] = draft.domains[0].strip().lower()
@@ -140,7 +153,11 @@ class Companies:
             # plg_account_id is unique: an earlier attempt (or another worker) created it, and
             # search had not indexed it yet.
             match = _EXISTING_ID.search(exc.message)
-            existing = match.group(1) if match else self._find(draft)
+            if match:
+                existing: str | None = match.group(1)
+            else:
+                found = self._search_for(draft.account_id, draft.domains)
+                existing = found.id if found else None
             if existing is None:
                 raise
             self._associate(deal_id, existing)

@@ -12,6 +12,7 @@ class PropertySpec:
     type: str = "string"
     field_type: str = "text"
     unique: bool = False
+    options: tuple[tuple[str, str], ...] = ()  # (label, value)
 
 
 GROUP = "dealinformation"
@@ -43,7 +44,24 @@ def deal_properties(external_id_property: str) -> tuple[PropertySpec, ...]:
         PropertySpec("plg_score", "PLG score", type="number", field_type="number"),
         PropertySpec("plg_tier", "PLG tier", type="number", field_type="number"),
         PropertySpec("plg_plan", "PLG plan"),
+        *(
+            PropertySpec(name, label, type="bool", field_type="booleancheckbox", options=YES_NO)
+            if key == "sla_met"
+            else PropertySpec(name, label, type="number", field_type="number")
+            for key, (name, label) in FUNNEL_PROPERTIES.items()
+        ),
     )
+
+
+YES_NO = (("Yes", "true"), ("No", "false"))
+# FunnelFields attribute -> (deal property, label)
+FUNNEL_PROPERTIES: dict[str, tuple[str, str]] = {
+    "signal_to_assigned_s": ("plg_signal_to_assigned_s", "PLG signal to assigned (s)"),
+    "signal_to_contact_s": ("plg_signal_to_contact_s", "PLG signal to contact (s)"),
+    "contact_to_meeting_s": ("plg_contact_to_meeting_s", "PLG contact to meeting (s)"),
+    "meeting_to_won_s": ("plg_meeting_to_won_s", "PLG meeting to won (s)"),
+    "sla_met": ("plg_sla_met", "PLG SLA met"),
+}
 
 
 def company_properties() -> tuple[PropertySpec, ...]:

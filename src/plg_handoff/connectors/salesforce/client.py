@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import tenacity
@@ -15,7 +18,9 @@ from simple_salesforce.api import Salesforce
 
 from plg_handoff.config import SalesforceConfig, Secrets
 from plg_handoff.connectors.base import (
+    AccountRef,
     FollowUp,
+    FunnelFields,
     OpportunityDraft,
     OpportunityRef,
     Owner,
@@ -24,6 +29,7 @@ from plg_handoff.connectors.base import (
 )
 from plg_handoff.connectors.errors import (
     AuthError,
+    Conflict,
     ConnectorError,
     InvalidInput,
     NotFound,
@@ -38,10 +44,16 @@ from plg_handoff.connectors.salesforce.errors import (
     VENDOR,
     is_salesforce_error,
     is_transport_error,
+    map_answer,
     map_error,
     record_errors,
 )
-from plg_handoff.connectors.salesforce.fields import FieldSpec, opportunity_fields
+from plg_handoff.connectors.salesforce.fields import (
+    FUNNEL_FIELDS,
+    FieldSpec,
+    account_fields,
+    opportunity_fields,
+)
 
 T = TypeVar("T")
 COLLECTION_SIZE = 200  # sObject Collections' cap per call
@@ -56,6 +68,8 @@ USAGE_FIELDS = (
     "Amount",
 )
 SHORT_WAIT_S = 2.0  # longer waits belong to Temporal's retry policy, not to this process
+OWNERS_TTL_S = 300.0
+CACHE_SIZE = 10_000
 
 
 def _short_retry(exc: BaseException) -> bool:
@@ -99,6 +113,51 @@ def _changed(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+USERS_SOQL = (
+    "SELECT Id, Name, Email, IsActive FROM User"
+    " WHERE IsActive = true AND UserType = 'Standard' ORDER BY Name"
+)
+
+
+def _owners(users: list[dict[str, Any]]) -> list[Owner]:
+    return [
+        Owner(
+            id=str(u["Id"]),
+            email=str(u.get("Email") or ""),
+            name=str(u.get("Name") or u.get("Email") or u["Id"]),
+            active=bool(u.get("IsActive")),
+        )
+        for u in users
+    ]
+
+
+def _composite(sf: Any, body: dict[str, Any]) -> Any:
+    return sf.restful("composite", method="POST", json=body)
+
+
+def _upsert_collection(sf: Any, path: str, body: dict[str, Any]) -> Any:
+    return sf.restful(path, method="PATCH", json=body)
+
+
+def website_variants(domains: Sequence[str]) -> list[str]:
+    """How people type a domain into Account.Website: bare, with www., with a scheme, with
+    a trailing slash."""
+    variants: list[str] = []
+    for domain in sorted({d.strip().lower() for d in domains if d.strip()}):
+        for host in (domain, f"www.{domain}"):
+            for prefix in ("", "http://", "https://"):
+                variants.extend((f"{prefix}{host}", f"{prefix}{host}/"))
+    return variants
+
+
+class _Lru(OrderedDict[str, str]):
+    def remember(self, key: str, value: str) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > CACHE_SIZE:
+            self.popitem(last=False)
 
 
 def _patch_collection(sf: Any, body: dict[str, Any]) -> Any:
@@ -155,8 +214,22 @@ class SalesforceCrm:
     """One instance per worker: one OAuth token and one HTTP session, renewed when
     Salesforce answers INVALID_SESSION_ID."""
 
-    def __init__(self, config: SalesforceConfig, credentials: SalesforceCredentials) -> None:
+    def __init__(
+        self,
+        config: SalesforceConfig,
+        credentials: SalesforceCredentials,
+        *,
+        owners_ttl_s: float = OWNERS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
+        self._owners_ttl_s = owners_ttl_s
+        self._clock = clock
+        self._owners_cache: tuple[float, list[Owner]] | None = None
+        # account id -> Account Id found (or "" when a lookup found none), for the upsert
+        # that follows the lookup; opportunities created here that have no task yet.
+        self._accounts: _Lru = _Lru()
+        self._fresh: _Lru = _Lru()
         self._credentials = credentials
         self._timeout = config.timeout.total_seconds()
         instance = str(config.instance_url) if config.instance_url else None
@@ -225,42 +298,144 @@ class SalesforceCrm:
             records.extend(answer.get("records", []))
         return records
 
+    def _queries(self, *soqls: str) -> list[list[dict[str, Any]]]:
+        """Several queries in one API call (a composite request); later pages by queryMore."""
+        prefix = f"/services/data/v{self._config.api_version}/query?"
+        body = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {"method": "GET", "url": prefix + urlencode({"q": soql}), "referenceId": f"q{i}"}
+                for i, soql in enumerate(soqls)
+            ],
+        }
+        answer: dict[str, Any] = self._call(partial(_composite, body=body))
+        results: list[list[dict[str, Any]]] = []
+        for sub in answer.get("compositeResponse", []):
+            status = int(sub.get("httpStatusCode", 500))
+            page: dict[str, Any] = sub.get("body") or {}
+            if status >= 400:
+                raise map_answer(status, page)
+            records = list(page.get("records", []))
+            while not page.get("done", True) and page.get("nextRecordsUrl"):
+                page = self._call(partial(_query_more, url=str(page["nextRecordsUrl"])))
+                records.extend(page.get("records", []))
+            results.append(records)
+        return results
+
     # CrmConnector --------------------------------------------------------------------------
     def list_owners(self) -> list[Owner]:
-        users = self._query(
-            "SELECT Id, Name, Email, IsActive FROM User"
-            " WHERE IsActive = true AND UserType = 'Standard' ORDER BY Name"
+        """Cached for `owners_ttl_s` (a new handoff's call budget); dropped when Salesforce
+        refuses an opportunity, e.g. for an owner deactivated since."""
+        now = self._clock()
+        if self._owners_cache is not None and now < self._owners_cache[0]:
+            return list(self._owners_cache[1])
+        owners = self._fetch_owners()
+        if self._owners_ttl_s > 0:
+            self._owners_cache = (now + self._owners_ttl_s, owners)
+        return list(owners)
+
+    def _fetch_owners(self) -> list[Owner]:
+        return _owners(self._query(USERS_SOQL))
+
+    def find_account(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
+        """One query: the Account with this external id, else the oldest whose Website is
+        one of the domains. Remembered for the opportunity upsert that follows. When the
+        active users are not cached, they come in the same call (a composite request)."""
+        ext = self._config.account_external_id_field
+        conditions = [f"{ext} = {soql_literal(account_id)}"]
+        websites = website_variants(domains)
+        if websites:
+            conditions.append(f"Website IN ({', '.join(soql_literal(w) for w in websites)})")
+        soql = (
+            f"SELECT Id, OwnerId, {ext} FROM Account WHERE {' OR '.join(conditions)}"  # noqa: S608
+            " ORDER BY CreatedDate LIMIT 10"
         )
-        return [
-            Owner(
-                id=str(u["Id"]),
-                email=str(u.get("Email") or ""),
-                name=str(u.get("Name") or u.get("Email") or u["Id"]),
-                active=bool(u.get("IsActive")),
-            )
-            for u in users
-        ]
+        now = self._clock()
+        if self._owners_ttl_s > 0 and (self._owners_cache is None or now >= self._owners_cache[0]):
+            rows, users = self._queries(soql, USERS_SOQL)
+            self._owners_cache = (now + self._owners_ttl_s, _owners(users))
+        else:
+            rows = self._query(soql)
+        by_id = [r for r in rows if r.get(ext) == account_id]
+        chosen = (by_id or rows)[:1]
+        if not chosen:
+            self._accounts.remember(account_id, "")
+            return None
+        ref = AccountRef(id=str(chosen[0]["Id"]), owner_id=chosen[0].get("OwnerId") or None)
+        self._accounts.remember(account_id, ref.id)
+        return ref
 
     def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef:
-        path = f"{self._config.external_id_field}/{quote(draft.external_id, safe='')}"
-        fields = self._opportunity_fields(draft)
-        response: requests.Response = self._call(
-            lambda sf: sf.Opportunity.upsert(path, fields, raw_response=True),
-            record=draft.external_id,
+        """Upserted by external id with sObject Collections: the handoff key travels in the
+        body, never in the URL path (it contains slashes)."""
+        try:
+            result = self._upsert_linked(draft, self._account_for(draft))
+        except InvalidInput as exc:
+            if not any("AccountId" in record.fields for record in exc.records):
+                self._owners_cache = None
+                raise
+            # The Account was deleted or merged since it was looked up: look again, once.
+            self._accounts.pop(draft.account_id, None)
+            fresh = replace(draft, account_ref=None)
+            result = self._upsert_linked(fresh, self._account_for(fresh))
+        ref = OpportunityRef(id=str(result["id"]), created=bool(result.get("created")))
+        if ref.created:
+            self._fresh.remember(ref.id, "")
+        return ref
+
+    def _upsert_linked(self, draft: OpportunityDraft, account: str) -> dict[str, Any]:
+        fields = {**self._opportunity_fields(draft), "AccountId": account}
+        return self._upsert_one(
+            "Opportunity", self._config.external_id_field, draft.external_id, fields
         )
-        if response.status_code == 201:
-            return OpportunityRef(id=str(response.json()["id"]), created=True)
-        if response.status_code == 200:  # API v46.0 and later answer an update with its id
-            answer = response.json()
-            return OpportunityRef(id=str(answer["id"]), created=bool(answer.get("created")))
-        # 204: an update before v46.0, without a body
-        found = self._query(
-            f"SELECT Id FROM Opportunity WHERE {self._config.external_id_field} = "  # noqa: S608
-            f"{soql_literal(draft.external_id)} LIMIT 1"
+
+    def _account_for(self, draft: OpportunityDraft) -> str:
+        """The Account the lookup found (or finds now), else a new one owned by the
+        opportunity's owner, made by upsert on the account's external id (no duplicate when
+        two workers race)."""
+        known = draft.account_ref or self._accounts.get(draft.account_id)
+        if known is None:
+            found = self.find_account(draft.account_id, draft.domains)
+            known = found.id if found else ""
+        if known:
+            return known
+        fields: dict[str, Any] = {
+            "Name": (draft.account_name or draft.account_id)[:255],
+            "OwnerId": draft.owner_id,
+        }
+        if draft.domains:
+            fields["Website"] = draft.domains[0].strip().lower()
+        ext = self._config.account_external_id_field
+        result = self._upsert_one("Account", ext, draft.account_id, fields, draft.external_id)
+        account_id = str(result["id"])
+        self._accounts.remember(draft.account_id, account_id)
+        return account_id
+
+    def _upsert_one(
+        self,
+        sobject: str,
+        external_field: str,
+        value: str,
+        fields: dict[str, Any],
+        record_name: str | None = None,
+    ) -> dict[str, Any]:
+        """`record_name` names the record in errors (the handoff's key by default)."""
+        record = {"attributes": {"type": sobject}, **fields, external_field: value}
+        body = {"allOrNone": True, "records": [record]}
+        results: list[dict[str, Any]] = self._call(
+            partial(
+                _upsert_collection, path=f"composite/sobjects/{sobject}/{external_field}", body=body
+            ),
+            record=record_name or value,
         )
-        if not found:
-            raise NotFound(VENDOR, f"opportunity {draft.external_id} vanished after its upsert")
-        return OpportunityRef(id=str(found[0]["Id"]), created=False)
+        result = results[0]
+        if result.get("success"):
+            return result
+        errors = result.get("errors") or []
+        records = record_errors(record_name or value, errors)
+        if any(e.get("statusCode") == "DUPLICATE_EXTERNAL_ID" for e in errors):
+            raise Conflict(VENDOR, f"{sobject} upsert refused", status=300, records=records)
+        raise InvalidInput(VENDOR, f"{sobject} upsert refused", records=records)
 
     def _opportunity_fields(self, draft: OpportunityDraft) -> dict[str, Any]:
         config = self._config
@@ -332,14 +507,21 @@ class SalesforceCrm:
             closed=tuple(closed),
         )
 
-    def find_task(self, opportunity_id: str) -> str | None:
+    def find_task(self, opportunity_id: str, owner_id: str) -> str | None:
+        """The opportunity's first Task for this owner (a reassigned one has the earlier
+        owner's too)."""
+        if opportunity_id in self._fresh:
+            return None
         tasks = self._query(
             f"SELECT Id FROM Task WHERE WhatId = {soql_literal(opportunity_id)}"  # noqa: S608
-            " ORDER BY CreatedDate LIMIT 1"
+            f" AND OwnerId = {soql_literal(owner_id)} ORDER BY CreatedDate LIMIT 1"
         )
         return str(tasks[0]["Id"]) if tasks else None
 
     def create_task(self, task: TaskSpec) -> str:
+        # Forgotten before the call: if it fails after Salesforce made the Task, the next
+        # attempt must look.
+        self._fresh.pop(task.opportunity_id, None)
         due = datetime.fromtimestamp(task.due_at_ms / 1000, UTC).date()
         fields = {
             "WhatId": task.opportunity_id,
@@ -358,56 +540,135 @@ class SalesforceCrm:
         return str(created["id"])
 
     def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp:
+        """Three queries: the opportunity (stage, close), its first completed Task (a call,
+        email or to-do done: contact) and its first Event (a meeting) since it was created."""
         what = soql_literal(opportunity_id)
-        fields = "Id, StageName, IsClosed, IsWon, CreatedDate"
+        fields = "Id, StageName, IsClosed, IsWon, CreatedDate, LastStageChangeDate"
         found = self._query(f"SELECT {fields} FROM Opportunity WHERE Id = {what}")  # noqa: S608
         if not found:
             raise NotFound(VENDOR, f"opportunity {opportunity_id} not found")
         opportunity = found[0]
         stage = opportunity.get("StageName")
-        outcome = (
-            ("won" if opportunity.get("IsWon") else "lost") if opportunity.get("IsClosed") else None
-        )
-        since = str(opportunity.get("CreatedDate") or "")
-        since_clause = f" AND LastModifiedDate >= {since}" if since else ""
+        closed = bool(opportunity.get("IsClosed"))
+        outcome = ("won" if opportunity.get("IsWon") else "lost") if closed else None
+        since = soql_datetime(opportunity.get("CreatedDate"))
         completed = self._query(
-            f"SELECT Id FROM Task WHERE WhatId = {what} AND Status = 'Completed'"  # noqa: S608
-            f"{since_clause} LIMIT 1"
+            "SELECT Id, CompletedDateTime, LastModifiedDate FROM Task"  # noqa: S608
+            f" WHERE WhatId = {what} AND Status = 'Completed'"
+            + (f" AND LastModifiedDate >= {since}" if since else "")
+            + " ORDER BY CompletedDateTime LIMIT 1"
         )
         meetings = self._query(
-            f"SELECT Id FROM Event WHERE WhatId = {what}{since_clause} LIMIT 1"  # noqa: S608
+            f"SELECT Id, StartDateTime, CreatedDate FROM Event WHERE WhatId = {what}"  # noqa: S608
+            + (f" AND StartDateTime >= {since}" if since else "")
+            + " ORDER BY StartDateTime LIMIT 1"
         )
         details: dict[str, str] = {}
+        contacted_at: int | None = None
+        meeting_at: int | None = None
         if completed:
             details["completed_task"] = str(completed[0]["Id"])
+            task = completed[0]
+            contacted_at = epoch_ms(task.get("CompletedDateTime") or task.get("LastModifiedDate"))
         if meetings:
             details["meeting"] = str(meetings[0]["Id"])
-        contacted = bool(completed or meetings) or outcome is not None
-        return FollowUp(contacted=contacted, stage=stage, outcome=outcome, details=details)
+            meeting_at = epoch_ms(meetings[0].get("StartDateTime"))
+            booked = epoch_ms(meetings[0].get("CreatedDate"))
+            if booked is not None and (contacted_at is None or booked < contacted_at):
+                contacted_at = booked
+        return FollowUp(
+            contacted=bool(completed or meetings) or outcome is not None,
+            stage=stage,
+            outcome=outcome,
+            details=details,
+            meeting=bool(meetings),
+            contacted_at_ms=contacted_at,
+            meeting_at_ms=meeting_at,
+            closed_at_ms=epoch_ms(opportunity.get("LastStageChangeDate")) if closed else None,
+        )
+
+    def write_funnel(self, opportunity_id: str, funnel: FunnelFields) -> None:
+        fields: dict[str, Any] = {}
+        for key, (name, _) in FUNNEL_FIELDS.items():
+            value = getattr(funnel, key)
+            if value is not None:
+                fields[name] = value if isinstance(value, bool) else round(float(value), 1)
+        if not fields:
+            return
+        self._call(
+            lambda sf: sf.Opportunity.update(opportunity_id, fields),
+            record=opportunity_id,
+        )
 
     def missing_properties(self) -> list[str]:
-        return [spec.name for spec in self._missing_specs()]
+        return [
+            spec.name if sobject == "Opportunity" else f"{sobject}.{spec.name}"
+            for sobject, spec in self._missing_specs()
+        ]
 
-    def _missing_specs(self) -> list[FieldSpec]:
-        described: dict[str, Any] = self._call(lambda sf: sf.Opportunity.describe())
-        existing = {f["name"]: f for f in described.get("fields", [])}
-        missing = []
-        for spec in opportunity_fields(self._config.external_id_field):
-            field = existing.get(spec.name)
-            if field is None or (spec.external_id and not field.get("externalId")):
-                missing.append(spec)
+    def _missing_specs(self) -> list[tuple[str, FieldSpec]]:
+        wanted = {
+            "Opportunity": opportunity_fields(self._config.external_id_field),
+            "Account": account_fields(self._config.account_external_id_field),
+        }
+        missing: list[tuple[str, FieldSpec]] = []
+        for sobject, specs in wanted.items():
+            described: dict[str, Any] = self._call(partial(_describe, sobject=sobject))
+            existing = {f["name"]: f for f in described.get("fields", [])}
+            for spec in specs:
+                field = existing.get(spec.name)
+                if field is None or (spec.external_id and not field.get("externalId")):
+                    missing.append((sobject, spec))
         return missing
+
+    def setup_help(self) -> list[tuple[str, str]]:
+        return [
+            (
+                spec.name if sobject == "Opportunity" else f"{sobject}.{spec.name}",
+                f"{sobject}.{spec.definition()}: create it in Setup > Object Manager >"
+                f" {sobject} > Fields & Relationships, editable by the integration user",
+            )
+            for sobject, spec in self._missing_specs()
+        ]
 
     def ensure_properties(self) -> list[str]:
         """Salesforce's REST API cannot create fields (that is the Metadata API's job): when
         some are missing this says which to create, and how, instead."""
         missing = self._missing_specs()
         if missing:
-            lines = "\n  ".join(spec.definition() for spec in missing)
+            lines = "\n  ".join(f"{sobject}.{spec.definition()}" for sobject, spec in missing)
             raise SetupRequired(
                 VENDOR,
-                "create these Opportunity custom fields (Setup > Object Manager > Opportunity"
+                "create these custom fields (Setup > Object Manager > Opportunity or Account"
                 " > Fields & Relationships), give the integration user edit access, then run"
                 f" this again:\n  {lines}",
             )
         return []
+
+
+def _describe(sf: Any, sobject: str) -> Any:
+    return getattr(sf, sobject).describe()
+
+
+def soql_datetime(value: Any) -> str:
+    """A datetime literal SOQL accepts (2026-01-31T10:00:00Z); "" when there is none."""
+    ms = epoch_ms(value)
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch_ms(value: Any) -> int | None:
+    """Salesforce's datetime (2026-01-31T10:00:00.000+0000) in epoch milliseconds."""
+    if not value:
+        return None
+    text = str(value).replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

@@ -64,7 +64,12 @@ def map_error(exc: BaseException, record: str = "") -> ConnectorError:
     if is_transport_error(exc):
         return TransientError(VENDOR, f"transport: {type(exc).__name__}: {exc}")
     status: int = exc.status  # type: ignore[attr-defined]  # checked by is_salesforce_error
-    errors = _errors(getattr(exc, "content", None))
+    return map_answer(status, getattr(exc, "content", None), record)
+
+
+def map_answer(status: int, content: object, record: str = "") -> ConnectorError:
+    """An error answer (status and body), e.g. a composite subrequest's, as a typed error."""
+    errors = _errors(content)
     if status == 300:
         urls = [e for e in errors if isinstance(e, str)]
         return Conflict(

@@ -1,5 +1,5 @@
-"""The Opportunity custom fields the daemon writes, with what a person needs to create them
-(Setup > Object Manager > Opportunity > Fields & Relationships)."""
+"""The Opportunity and Account custom fields the daemon writes, with what a person needs to
+create them (Setup > Object Manager > Opportunity or Account > Fields & Relationships)."""
 
 from __future__ import annotations
 
@@ -35,4 +35,30 @@ def opportunity_fields(external_id_field: str) -> tuple[FieldSpec, ...]:
         FieldSpec("Plg_Score__c", "PLG Score", "Number(6, 2)"),
         FieldSpec("Plg_Tier__c", "PLG Tier", "Number(2, 0)"),
         FieldSpec("Plg_Plan__c", "PLG Plan", "Text(80)"),
+        *(
+            FieldSpec(name, label, "Checkbox" if key == "sla_met" else "Number(14, 1)")
+            for key, (name, label) in FUNNEL_FIELDS.items()
+        ),
+    )
+
+
+# FunnelFields attribute -> (Opportunity field, label)
+FUNNEL_FIELDS: dict[str, tuple[str, str]] = {
+    "signal_to_assigned_s": ("Plg_Signal_To_Assigned_S__c", "PLG Signal to Assigned (s)"),
+    "signal_to_contact_s": ("Plg_Signal_To_Contact_S__c", "PLG Signal to Contact (s)"),
+    "contact_to_meeting_s": ("Plg_Contact_To_Meeting_S__c", "PLG Contact to Meeting (s)"),
+    "meeting_to_won_s": ("Plg_Meeting_To_Won_S__c", "PLG Meeting to Won (s)"),
+    "sla_met": ("Plg_Sla_Met__c", "PLG SLA Met"),
+}
+
+
+def account_fields(external_id_field: str) -> tuple[FieldSpec, ...]:
+    return (
+        FieldSpec(
+            external_id_field,
+            "PLG Account Id",
+            "Text(255)",
+            "External ID, Unique (case sensitive)",
+            external_id=True,
+        ),
     )

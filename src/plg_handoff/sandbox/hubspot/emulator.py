@@ -6,6 +6,7 @@ The real `hubspot-api-client` SDK talks to it over HTTP:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -72,6 +73,14 @@ class HubSpotEmulator(ServedEndpoint):
 
     def _make_server(self, address: tuple[str, int]) -> _Server:
         return _Server(address, self)
+
+    def deactivate_owner(self, owner_id: str) -> None:
+        """A portal admin deactivates a user: the owner is archived, records keep pointing
+        at it."""
+        self._store.owners = tuple(
+            dataclasses.replace(o, archived=True) if o.id == owner_id else o
+            for o in self._store.owners
+        )
 
     def objects(self, object_type: str) -> list[dict[str, Any]]:
         resolved = resolve_object_type(object_type)

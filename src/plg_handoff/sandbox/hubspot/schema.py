@@ -86,6 +86,7 @@ DEAL_STAGES: tuple[str, ...] = (
     "closedwon",
     "closedlost",
 )
+CLOSED_STAGES: frozenset[str] = frozenset({"closedwon", "closedlost"})
 TASK_STATUSES: tuple[str, ...] = ("NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED")
 TASK_PRIORITIES: tuple[str, ...] = ("NONE", "LOW", "MEDIUM", "HIGH")
 TASK_TYPES: tuple[str, ...] = ("TODO", "CALL", "EMAIL", "LINKED_IN", "MEETING")
@@ -147,6 +148,9 @@ _STANDARD: dict[str, tuple[StandardProperty, ...]] = {
         StandardProperty("hs_task_status", "Task Status", "enumeration", "select", TASK_STATUSES),
         StandardProperty("hs_task_priority", "Priority", "enumeration", "select", TASK_PRIORITIES),
         StandardProperty("hs_task_type", "Task Type", "enumeration", "select", TASK_TYPES),
+        StandardProperty(
+            "hs_task_completion_date", "Completed at", "datetime", "date", read_only=True
+        ),
         _TIMESTAMP,
         _OWNER,
     ),

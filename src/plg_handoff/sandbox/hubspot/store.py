@@ -15,6 +15,7 @@ from .errors import CONFLICT, ApiError
 from .owners import OwnerSeed
 from .properties import PropertyDefinition
 from .schema import (
+    CLOSED_STAGES,
     OBJECT_TYPES,
     PropertySeed,
     canonical_object_type,
@@ -145,14 +146,17 @@ class CrmStore:
             "hs_lastmodifieddate": now,
         }
         obj = CrmObject(object_id, {**system, **properties}, now, now)
+        _derive(object_type, obj.properties, {}, now)
         self._state.objects[object_type][object_id] = obj
         return obj
 
     def update(self, obj: CrmObject, properties: Mapping[str, str]) -> None:
         now = now_iso()
+        before = dict(obj.properties)
         obj.properties.update(properties)
         obj.properties["hs_lastmodifieddate"] = now
         obj.updated_at = now
+        _derive(_object_type_of(self._state.objects, obj), obj.properties, before, now)
 
     def archive(self, obj: CrmObject) -> None:
         now = now_iso()
@@ -262,6 +266,27 @@ class CrmStore:
         for link in document.get("associations", []):
             key = (link["fromType"], str(link["fromId"]), link["toType"], str(link["toId"]))
             state.links[key] = {(t["category"], int(t["typeId"])) for t in link["types"]}
+
+
+def _object_type_of(objects: Mapping[str, Mapping[str, CrmObject]], obj: CrmObject) -> str:
+    return next((t for t, by_id in objects.items() if by_id.get(obj.id) is obj), "")
+
+
+def _derive(
+    object_type: str, properties: dict[str, str], before: Mapping[str, str], now: str
+) -> None:
+    """What HubSpot sets by itself: a task's completion time; the close date of a deal that
+    enters a closed stage without one."""
+    if object_type == "tasks":
+        if properties.get("hs_task_status") != "COMPLETED":
+            properties.pop("hs_task_completion_date", None)
+        elif before.get("hs_task_status") != "COMPLETED":
+            properties["hs_task_completion_date"] = now
+    elif object_type == "deals":
+        stage = properties.get("dealstage")
+        entered = stage in CLOSED_STAGES and stage != before.get("dealstage")
+        if entered and not properties.get("closedate"):
+            properties["closedate"] = now
 
 
 def _known_type(object_type: str) -> str:

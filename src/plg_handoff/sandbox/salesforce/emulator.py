@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -35,7 +36,7 @@ from plg_handoff.http_server import (
 from . import page, soql
 from .errors import ApiError, not_found
 from .faults import FaultPlan
-from .schema import DEFAULT_CUSTOM_FIELDS, FieldDef
+from .schema import DEFAULT_ACCOUNT_FIELDS, DEFAULT_CUSTOM_FIELDS, FieldDef
 from .store import DEFAULT_USERS, Store, UserSeed
 
 __all__ = ["Call", "FaultPlan", "SalesforceEmulator"]
@@ -90,6 +91,7 @@ class SalesforceEmulator(ServedEndpoint):
         jwt_public_key: str | bytes | None = None,
         users: Sequence[UserSeed] = DEFAULT_USERS,
         custom_fields: Iterable[FieldDef] = DEFAULT_CUSTOM_FIELDS,
+        account_fields: Iterable[FieldDef] = DEFAULT_ACCOUNT_FIELDS,
         daily_limit: int = 100_000,
         query_batch_size: int = 2000,
     ) -> None:
@@ -104,7 +106,7 @@ class SalesforceEmulator(ServedEndpoint):
         self.daily_limit = daily_limit
         self.query_batch_size = query_batch_size
         self.faults = FaultPlan()
-        self.store = Store(users=users, custom_fields=custom_fields)
+        self.store = Store(users=users, custom_fields=custom_fields, account_fields=account_fields)
         self.store.rejections = self.faults.rejections
         self._tokens: set[str] = set()
         self._usage = 0
@@ -249,6 +251,10 @@ class SalesforceEmulator(ServedEndpoint):
             if len(rest) == 2:
                 return self._query_more(version, rest[1])
             return self._query(version, query.get("q", ""))
+        if rest == ["composite"] and method == "POST":
+            return self._composite(_json(body))
+        if rest[:2] == ["composite", "sobjects"] and len(rest) == 4 and method == "PATCH":
+            return self._collection_upsert(version, rest[2], rest[3], _json(body))
         if rest[:2] == ["composite", "sobjects"] and method in {"POST", "PATCH"}:
             return self._collection(method, version, _json(body))
         if head == "sobjects" and len(rest) >= 2:
@@ -395,6 +401,70 @@ class SalesforceEmulator(ServedEndpoint):
             answer["nextRecordsUrl"] = f"/services/data/v{version:.1f}/query/{cursor_id}-{end}"
         return Reply(200, answer)
 
+    # Composite ---------------------------------------------------------------------------
+    def _composite(self, body: Any) -> Reply:
+        """POST /composite: up to 25 subrequests in order, one API call in all; a later one may
+        use an earlier answer through @{referenceId.path}. With allOrNone, the first failure
+        rolls back every write and the rest answer PROCESSING_HALTED."""
+        if not isinstance(body, dict) or not isinstance(body.get("compositeRequest"), list):
+            raise ApiError(400, "JSON_PARSER_ERROR", "expected {compositeRequest: [...]}")
+        requests: list[Any] = body["compositeRequest"]
+        if len(requests) > COMPOSITE_LIMIT:
+            raise ApiError(
+                400, "INVALID_INPUT", f"cannot submit more than {COMPOSITE_LIMIT} subrequests"
+            )
+        all_or_none = bool(body.get("allOrNone"))
+        answers: list[dict[str, Any]] = []
+        bodies: dict[str, Any] = {}
+        halted = ApiError(
+            400,
+            "PROCESSING_HALTED",
+            "The transaction was rolled back since another operation in the same transaction"
+            " failed.",
+        ).body()
+        with self.store.lock:
+            snapshot = {s: self.store.records(s) for s in ("Account", "Opportunity", "Task")}
+            failed = False
+            for sub in requests:
+                reference = str((sub or {}).get("referenceId", ""))
+                if failed and all_or_none:
+                    answers.append(_sub_answer(reference, 400, halted))
+                    continue
+                reply = self._subrequest(sub, bodies)
+                bodies[reference] = reply.body
+                answers.append(_sub_answer(reference, reply.status, reply.body))
+                failed = failed or reply.status >= 400
+            if failed and all_or_none:
+                self._restore(snapshot)
+                answers = [
+                    a
+                    if a["httpStatusCode"] >= 400
+                    else {**a, "httpStatusCode": 400, "body": halted}
+                    for a in answers
+                ]
+        return Reply(200, {"compositeResponse": answers})
+
+    def _subrequest(self, sub: Any, bodies: Mapping[str, Any]) -> Reply:
+        try:
+            return self._dispatch_sub(sub, bodies)
+        except ApiError as error:
+            return Reply(error.status, error.body())
+
+    def _dispatch_sub(self, sub: Any, bodies: Mapping[str, Any]) -> Reply:
+        if not isinstance(sub, dict) or not sub.get("url") or not sub.get("method"):
+            raise ApiError(400, "INVALID_INPUT", "each subrequest needs method, url")
+        parts = urlsplit(_resolve(str(sub["url"]), bodies))
+        if not parts.path.startswith(DATA_PREFIX):
+            raise not_found()
+        segments = [unquote(p) for p in parts.path[len(DATA_PREFIX) :].split("/") if p]
+        if not segments or not segments[0].startswith("v"):
+            raise not_found()
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        payload = sub.get("body")
+        raw = json.dumps(_resolve_json(payload, bodies)).encode() if payload else b""
+        method = str(sub["method"]).upper()
+        return self._resource(method, float(segments[0][1:]), segments[1:], query, raw)
+
     # sObject Collections -----------------------------------------------------------------
     def _collection(self, method: str, version: float, body: Any) -> Reply:
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
@@ -433,6 +503,77 @@ class SalesforceEmulator(ServedEndpoint):
                     for r in results
                 ]
         return Reply(200, results)
+
+    def _collection_upsert(
+        self, version: float, sobject_name: str, field_name: str, body: Any
+    ) -> Reply:
+        """PATCH composite/sobjects/{SObject}/{ExternalIdField} (API v46.0+): upserts by the
+        external id each record carries in its body; UpsertResult per record, in order."""
+        if version < 46.0:
+            raise not_found()
+        sobject = self.store.sobject(sobject_name)
+        field_def = self._external_id_field(sobject, field_name)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise ApiError(400, "JSON_PARSER_ERROR", "expected {allOrNone, records: [...]}")
+        records: list[Any] = body["records"]
+        if len(records) > COLLECTION_LIMIT:
+            raise ApiError(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records into"
+                " this call",
+            )
+        with self.store.lock:
+            snapshot = {s: self.store.records(s) for s in ("Account", "Opportunity", "Task")}
+            results = [self._upsert_one(sobject, field_def.name, r) for r in records]
+            if bool(body.get("allOrNone")) and not all(r["success"] for r in results):
+                self._restore(snapshot)
+                results = [r if not r["success"] else _rolled_back() for r in results]
+        return Reply(200, results)
+
+    def _external_id_field(self, sobject: str, field_name: str) -> FieldDef:
+        try:
+            field_def = self.store.field(sobject, field_name)
+        except ApiError:
+            field_def = None
+        if field_def is None or not (field_def.external_id or field_def.name == "Id"):
+            raise not_found(
+                f"Provided external ID field does not exist or is not accessible: {field_name}"
+            )
+        return field_def
+
+    def _upsert_one(self, sobject: str, field_name: str, record: Any) -> dict[str, Any]:
+        try:
+            record_id, created = self._upsert_write(sobject, field_name, record)
+        except ApiError as error:
+            failure = {"statusCode": error.error_code, "message": error.message}
+            return {"id": None, "success": False, "errors": [{**failure, "fields": error.fields}]}
+        return {"id": record_id, "success": True, "errors": [], "created": created}
+
+    def _upsert_write(self, sobject: str, field_name: str, record: Any) -> tuple[str, bool]:
+        if not isinstance(record, dict):
+            raise ApiError(400, "JSON_PARSER_ERROR", "each record must be an object")
+        kind = str((record.get("attributes") or {}).get("type", ""))
+        if kind.lower() != sobject.lower():
+            raise ApiError(
+                400, "INVALID_TYPE", f"records must all be of type {sobject}, got {kind!r}"
+            )
+        value = record.get(field_name)
+        if value in (None, ""):
+            raise ApiError(400, "MISSING_ARGUMENT", f"{field_name} not specified", [field_name])
+        data = {k: v for k, v in record.items() if k not in {"attributes", "id", "Id"}}
+        matching = self.store.ids_where(sobject, field_name, value)
+        if len(matching) > 1:
+            raise ApiError(
+                300,
+                "DUPLICATE_EXTERNAL_ID",
+                f"more than one record found for external id field: {matching}",
+                [field_name],
+            )
+        if matching:
+            self.store.update(sobject, matching[0], data)
+            return matching[0], False
+        return self.store.insert(sobject, data), True
 
     def _collection_one(self, method: str, record: Any) -> dict[str, Any]:
         try:
@@ -533,6 +674,56 @@ class SalesforceEmulator(ServedEndpoint):
         if claims.get("sub") != self.username:
             return "user hasn't approved this consumer"
         return None
+
+
+COMPOSITE_LIMIT = 25
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
+
+
+def _sub_answer(reference: str, status: int, body: Any) -> dict[str, Any]:
+    return {"body": body, "httpHeaders": {}, "httpStatusCode": status, "referenceId": reference}
+
+
+def _lookup(bodies: Mapping[str, Any], reference: str, path: str) -> Any:
+    value: Any = bodies.get(reference)
+    for step in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", path):
+        name, index = step
+        try:
+            value = value[int(index)] if index else value[name]
+        except (KeyError, IndexError, TypeError):
+            raise ApiError(
+                400, "INVALID_INPUT", f"Invalid reference specified: @{{{reference}{path}}}"
+            ) from None
+    return value
+
+
+def _resolve(text: str, bodies: Mapping[str, Any]) -> str:
+    return _REFERENCE.sub(lambda m: str(_lookup(bodies, m[1], m[2])), text)
+
+
+def _resolve_json(value: Any, bodies: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return _resolve(value, bodies)
+    if isinstance(value, list):
+        return [_resolve_json(v, bodies) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve_json(v, bodies) for k, v in value.items()}
+    return value
+
+
+def _rolled_back() -> dict[str, Any]:
+    return {
+        "id": None,
+        "success": False,
+        "errors": [
+            {
+                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "message": "Record rolled back because not all records were valid and the"
+                " request was using AllOrNone header",
+                "fields": [],
+            }
+        ],
+    }
 
 
 def _route_name(method: str, path: str) -> str:

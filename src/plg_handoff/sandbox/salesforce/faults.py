@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -21,6 +22,17 @@ class FaultPlan:
         self._failures: deque[InjectedFailure] = deque()
         self._slow: deque[float] = deque()
         self.rejections: dict[tuple[str, str], str] = {}
+        self._rate = 0.0
+        self._slow_s = 0.0
+        self._random = random.Random(0)
+
+    def random_faults(self, rate: float, *, seed: int = 0, slow_s: float = 0.5) -> None:
+        """Each API request, with probability `rate`, is refused (403 REQUEST_LIMIT_EXCEEDED
+        or 503, evenly) or answered `slow_s` late; `rate` 0 stops it."""
+        with self._lock:
+            self._rate = rate
+            self._slow_s = slow_s
+            self._random = random.Random(seed)
 
     def limit_next(self, n: int) -> None:
         """The next `n` requests are refused with 403 REQUEST_LIMIT_EXCEEDED."""
@@ -48,11 +60,20 @@ class FaultPlan:
             self._failures.clear()
             self._slow.clear()
             self.rejections.clear()
+            self._rate = 0.0
 
     def take_failure(self) -> InjectedFailure | None:
         with self._lock:
-            return self._failures.popleft() if self._failures else None
+            if self._failures:
+                return self._failures.popleft()
+            if self._rate and self._random.random() < self._rate * 2 / 3:
+                return InjectedFailure(self._random.choice((403, 503)))
+            return None
 
     def take_delay(self) -> float:
         with self._lock:
-            return self._slow.popleft() if self._slow else 0.0
+            if self._slow:
+                return self._slow.popleft()
+            if self._rate and self._random.random() < self._rate / 3:
+                return self._slow_s
+            return 0.0

@@ -82,6 +82,7 @@ STANDARD_FIELDS: Mapping[str, Sequence[FieldDef]] = {
         FieldDef("Description", "textarea", length=32000),
         FieldDef("IsClosed", "boolean", writable=False),
         FieldDef("IsWon", "boolean", writable=False),
+        FieldDef("LastStageChangeDate", "datetime", writable=False),
         _OWNER,
     ],
     "Task": [
@@ -92,6 +93,7 @@ STANDARD_FIELDS: Mapping[str, Sequence[FieldDef]] = {
         FieldDef("Priority", "picklist"),
         FieldDef("ActivityDate", "date"),
         FieldDef("IsClosed", "boolean", writable=False),
+        FieldDef("CompletedDateTime", "datetime", writable=False),
         FieldDef("TaskSubtype", "picklist"),
         FieldDef("WhatId", "reference", reference_to=("Account", "Opportunity"), length=18),
         _OWNER,
@@ -118,6 +120,16 @@ DEFAULT_CUSTOM_FIELDS: Sequence[FieldDef] = (
     FieldDef("Plg_Score__c", "double", custom=True),
     FieldDef("Plg_Tier__c", "double", custom=True),
     FieldDef("Plg_Plan__c", custom=True, length=80),
+    FieldDef("Plg_Signal_To_Assigned_S__c", "double", custom=True),
+    FieldDef("Plg_Signal_To_Contact_S__c", "double", custom=True),
+    FieldDef("Plg_Contact_To_Meeting_S__c", "double", custom=True),
+    FieldDef("Plg_Meeting_To_Won_S__c", "double", custom=True),
+    FieldDef("Plg_Sla_Met__c", "boolean", custom=True),
+)
+
+# The daemon's Account field: the product's account id, External ID and unique.
+DEFAULT_ACCOUNT_FIELDS: Sequence[FieldDef] = (
+    FieldDef("Plg_Account_Id__c", custom=True, external_id=True, unique=True),
 )
 
 WON_STAGES = frozenset({"Closed Won"})

@@ -1,4 +1,4 @@
-"""A small SOQL subset: SELECT f, ... FROM Type [WHERE cond AND cond ...]
+"""A small SOQL subset: SELECT f, ... FROM Type [WHERE cond AND cond ... | cond OR cond ...]
 [ORDER BY f [ASC|DESC]] [LIMIT n]; a condition is `field op literal` (=, !=, <, <=, >, >=)
 or `field IN (literal, ...)`; literals are 'strings', numbers, true/false/null, dates and
 datetimes (2026-01-31, 2026-01-31T10:00:00Z)."""
@@ -34,6 +34,7 @@ class Query:
     order_by: str | None = None
     descending: bool = False
     limit: int | None = None
+    any_of: bool = False  # the conditions are joined by OR
 
 
 def _malformed(message: str) -> ApiError:
@@ -89,6 +90,7 @@ def parse(text: str) -> Query:
     order_by: str | None = None
     descending = False
     limit: int | None = None
+    joins: set[str] = set()
     if i < len(tokens) and upper[i] == "WHERE":
         i += 1
         while True:
@@ -113,7 +115,11 @@ def parse(text: str) -> Query:
                     raise _malformed("incomplete WHERE condition")
                 where.append(Condition(field, "!=" if op == "<>" else op, _literal(tokens[i + 2])))
                 i += 3
-            if i < len(tokens) and upper[i] == "AND":
+            if i < len(tokens) and upper[i] in {"AND", "OR"}:
+                joins.add(upper[i])
+                if len(joins) > 1:
+                    # Salesforce refuses AND and OR side by side without parentheses
+                    raise _malformed("unexpected token: 'OR'; use parentheses with AND and OR")
                 i += 1
                 continue
             break
@@ -131,7 +137,7 @@ def parse(text: str) -> Query:
         i += 2
     if i != len(tokens):
         raise _malformed(f"unexpected token {tokens[i]!r}")
-    return Query(fields, sobject, tuple(where), order_by, descending, limit)
+    return Query(fields, sobject, tuple(where), order_by, descending, limit, joins == {"OR"})
 
 
 def _comparable(value: Any) -> Any:
@@ -152,7 +158,11 @@ _OPS: Mapping[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def matches(record: Mapping[str, Any], conditions: tuple[Condition, ...]) -> bool:
+def matches(
+    record: Mapping[str, Any], conditions: tuple[Condition, ...], *, any_of: bool = False
+) -> bool:
+    if any_of:
+        return any(matches(record, (condition,)) for condition in conditions)
     for condition in conditions:
         value = _comparable(record.get(condition.field))
         if condition.op == "IN":

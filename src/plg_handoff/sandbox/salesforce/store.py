@@ -13,6 +13,7 @@ from typing import Any
 from . import soql
 from .errors import ApiError, invalid_field, not_found
 from .schema import (
+    DEFAULT_ACCOUNT_FIELDS,
     DEFAULT_CUSTOM_FIELDS,
     KEY_PREFIXES,
     LOST_STAGES,
@@ -51,6 +52,7 @@ class Store:
         *,
         users: Sequence[UserSeed] = DEFAULT_USERS,
         custom_fields: Iterable[FieldDef] = DEFAULT_CUSTOM_FIELDS,
+        account_fields: Iterable[FieldDef] = DEFAULT_ACCOUNT_FIELDS,
     ) -> None:
         self.lock = threading.RLock()
         custom = list(custom_fields)
@@ -59,6 +61,8 @@ class Store:
         }
         for field in custom:
             self._schema["Opportunity"][field.name] = field
+        for field in account_fields:
+            self._schema["Account"][field.name] = field
         self._records: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in self._schema}
         self._counter = itertools.count(1)
         self.rejections: dict[tuple[str, str], str] = {}
@@ -121,7 +125,7 @@ class Store:
             record: dict[str, Any] = {f.name: None for f in self.fields(sobject)}
             record.update(values)
             record.update(Id=record_id, CreatedDate=now, LastModifiedDate=now, SystemModstamp=now)
-            _derive(sobject, record)
+            _derive(sobject, record, None, now)
             self._records[sobject][record_id] = record
             return record_id
 
@@ -132,10 +136,11 @@ class Store:
             if record is None:
                 raise not_found()
             values = self._validated(sobject, data, creating=False, own_id=record_id)
+            before = dict(record)
             record.update(values)
             now = sf_datetime(datetime.now(UTC))
             record.update(LastModifiedDate=now, SystemModstamp=now)
-            _derive(sobject, record)
+            _derive(sobject, record, before, now)
 
     def replace(self, sobject: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Restores a snapshot (an allOrNone collection that failed)."""
@@ -160,7 +165,11 @@ class Store:
                 soql.Condition(self.field(sobject, c.field).name, c.op, c.value)
                 for c in query.where
             )
-            rows = [r for r in self._records[sobject].values() if soql.matches(r, conditions)]
+            rows = [
+                r
+                for r in self._records[sobject].values()
+                if soql.matches(r, conditions, any_of=query.any_of)
+            ]
             if query.order_by:
                 key = self.field(sobject, query.order_by).name
                 rows.sort(
@@ -298,13 +307,23 @@ def _parse_error(value: Any, kind: str) -> ApiError:
     )
 
 
-def _derive(sobject: str, record: dict[str, Any]) -> None:
+def _derive(
+    sobject: str, record: dict[str, Any], before: Mapping[str, Any] | None, now: str
+) -> None:
+    """Salesforce's read-only fields: closed/won flags, when the stage last changed, when a
+    task was completed."""
     if sobject == "Opportunity":
         stage = record.get("StageName")
         record["IsWon"] = stage in WON_STAGES
         record["IsClosed"] = stage in WON_STAGES or stage in LOST_STAGES
+        if before is None or before.get("StageName") != stage:
+            record["LastStageChangeDate"] = now
     elif sobject == "Task":
         record["IsClosed"] = record.get("Status") == "Completed"
+        if not record["IsClosed"]:
+            record["CompletedDateTime"] = None
+        elif before is None or not before.get("IsClosed"):
+            record["CompletedDateTime"] = now
     elif sobject == "User":
         parts = (record.get("FirstName"), record.get("LastName"))
         record["Name"] = " ".join(p for p in parts if p)

@@ -1,0 +1,131 @@
+"""Each sync cycle: the usage fields of every open opportunity brought up to date in bulk.
+
+The open handoffs come from Temporal visibility (their HandoffStage, AccountId and OwnerId search
+attributes); each one's latest usage comes from its account's `state` query. The CRM connector's
+batch refresh writes only the records whose fields changed. A record the CRM refuses is logged
+and reported, never fails the cycle, and is tried again on the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError
+
+from plg_handoff import search_attributes as sa
+from plg_handoff.activities.contracts import (
+    ACCOUNT_STATE_QUERY,
+    AccountSummary,
+    account_workflow_id,
+)
+from plg_handoff.activities.crm import HandoffFacts, opportunity_draft
+from plg_handoff.config import Config
+from plg_handoff.connectors.base import CrmConnector, OpportunityDraft, RefreshResult
+from plg_handoff.connectors.errors import InvalidInput
+from plg_handoff.logs import get_logger
+
+log = get_logger(__name__)
+OPEN_STAGES = ("assigned", "contacted", "meeting")
+CONCURRENT_QUERIES = 16
+
+
+@dataclass
+class RefreshOpenInput:
+    source: str  # the sync cycle that asks, for the logs
+
+
+@dataclass
+class RefreshOpenResult:
+    supported: bool = True  # the CRM connector has a batch refresh
+    open: int = 0  # open handoffs found
+    without_usage: int = 0  # their account has no firing evaluation now: left as they are
+    read: int = 0
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    missing: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # external id -> the CRM's reason
+
+
+def open_handoffs_query(task_queue: str) -> str:
+    stages = ", ".join(f'"{stage}"' for stage in OPEN_STAGES)
+    return (
+        f'WorkflowType = "HandoffWorkflow" AND ExecutionStatus = "Running" '
+        f'AND TaskQueue = "{task_queue}" AND {sa.HANDOFF_STAGE.name} IN ({stages})'
+    )
+
+
+class RefreshActivities:
+    def __init__(self, crm: CrmConnector, client: Client, config: Config) -> None:
+        self._crm = crm
+        self._client = client
+        self._config = config
+
+    @activity.defn(name="refresh_open_opportunities")
+    async def refresh_open_opportunities(self, request: RefreshOpenInput) -> RefreshOpenResult:
+        refresh = getattr(self._crm, "refresh_opportunities", None)
+        if refresh is None:
+            return RefreshOpenResult(supported=False)
+        handoffs = [
+            execution
+            async for execution in self._client.list_workflows(
+                open_handoffs_query(self._config.temporal.task_queue)
+            )
+        ]
+        activity.heartbeat(len(handoffs))
+        drafts = await self._drafts(handoffs)
+        result = RefreshOpenResult(open=len(handoffs), without_usage=len(handoffs) - len(drafts))
+        if drafts:
+            try:
+                done: RefreshResult = await asyncio.to_thread(refresh, drafts)
+            except InvalidInput as exc:
+                result.refused = {r.record: r.message for r in exc.records}
+                for record in exc.records:
+                    log.warning(
+                        "crm.refresh_refused", external_id=record.record, reason=record.message
+                    )
+            else:
+                result.read, result.unchanged = done.read, done.unchanged
+                result.updated = list(done.updated)
+                result.missing, result.closed = list(done.missing), list(done.closed)
+        log.info(
+            "crm.refreshed",
+            source=request.source,
+            open=result.open,
+            updated=len(result.updated),
+            unchanged=result.unchanged,
+            refused=len(result.refused),
+            missing=len(result.missing),
+        )
+        return result
+
+    async def _drafts(self, handoffs: Sequence[WorkflowExecution]) -> list[OpportunityDraft]:
+        gate = asyncio.Semaphore(CONCURRENT_QUERIES)
+
+        async def draft(execution: WorkflowExecution) -> OpportunityDraft | None:
+            attributes = execution.typed_search_attributes
+            account_id = attributes.get(sa.ACCOUNT_ID)
+            owner_id = attributes.get(sa.OWNER_ID)
+            if account_id is None or owner_id is None:
+                return None
+            async with gate:
+                try:
+                    summary = await self._client.get_workflow_handle(
+                        account_workflow_id(account_id)
+                    ).query(ACCOUNT_STATE_QUERY, result_type=AccountSummary)
+                except RPCError as exc:
+                    log.warning(
+                        "crm.refresh_account_unreadable", account_id=account_id, error=str(exc)
+                    )
+                    return None
+            evaluation = summary.last_evaluation
+            if evaluation is None or evaluation.lead is None or summary.traits is None:
+                return None
+            facts = HandoffFacts(execution.id, account_id, summary.traits, evaluation)
+            return opportunity_draft(facts, owner_id)
+
+        found = await asyncio.gather(*(draft(execution) for execution in handoffs))
+        return [d for d in found if d is not None]

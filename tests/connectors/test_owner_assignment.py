@@ -1,0 +1,186 @@
+"""assign_owner through the real activity: the HubSpot emulator over HTTP, the owner-pool entity
+workflows on the Temporal dev server (visibility answers the open-handoff counts)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from plg_handoff.activities.crm import AssignedOwner, AssignOwnerInput, CrmActivities, HandoffFacts
+from plg_handoff.config import Config
+from plg_handoff.connectors.hubspot import HubSpotCrm
+from plg_handoff.domain.engine import Evaluation
+from plg_handoff.domain.triggers.registry import FiredTrigger
+from plg_handoff.domain.usage import AccountTraits
+from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
+from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
+from tests.conftest import TOKEN, make_config
+
+MAYA, DANIEL, PRIYA, TOM_ARCHIVED = "1001", "1002", "1003", "1004"
+
+
+def facts(account_id: str, episode: int = 1, **traits: Any) -> HandoffFacts:
+    lead = FiredTrigger(
+        "limit_approaching", "volume", ["9 of 10 seats"], {}, 0.4, 1, 5.0, "2026-01-05"
+    )
+    evaluation = Evaluation(
+        account_id, "2026-01-05", fired=[lead], segment=traits.pop("segment", "sales_assist")
+    )
+    return HandoffFacts(
+        f"handoff/{account_id}/{episode}", account_id, AccountTraits(**traits), evaluation
+    )
+
+
+class Assigner:
+    def __init__(self, config: Config, crm: HubSpotCrm, env: WorkflowEnvironment) -> None:
+        self.activities = CrmActivities(crm, env.client, config)
+
+    async def __call__(
+        self,
+        handoff: HandoffFacts,
+        *,
+        exclude: list[str] | None = None,
+        round_: int = 0,
+    ) -> AssignedOwner:
+        request = AssignOwnerInput(
+            handoff.handoff_key, handoff.account_id, handoff, exclude or [], round_
+        )
+        result: AssignedOwner = await ActivityEnvironment().run(
+            self.activities.assign_owner, request
+        )
+        return result
+
+
+@asynccontextmanager
+async def assigner(
+    tmp_path: Path, hubspot: HubSpotEmulator, env: WorkflowEnvironment, crm: dict[str, Any]
+) -> AsyncIterator[Assigner]:
+    config = make_config(
+        tmp_path, hubspot.url, crm={"kind": "hubspot", "base_url": hubspot.url, **crm}
+    )
+    connector = HubSpotCrm(config.crm, TOKEN)  # type: ignore[arg-type]
+    connector.ensure_properties()
+    async with Worker(
+        env.client, task_queue=config.temporal.task_queue, workflows=[OwnerPoolWorkflow]
+    ):
+        yield Assigner(config, connector, env)
+
+
+@pytest.fixture
+async def assign(
+    tmp_path: Path, hubspot: HubSpotEmulator, dev_env: WorkflowEnvironment, request: Any
+) -> AsyncIterator[Assigner]:
+    async with assigner(tmp_path, hubspot, dev_env, getattr(request, "param", {})) as assign:
+        yield assign
+
+
+def add_company(hubspot: HubSpotEmulator, **properties: str) -> str:
+    answer = requests.post(
+        f"{hubspot.url}/crm/v3/objects/companies",
+        json={"properties": properties},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["id"])
+
+
+async def test_round_robin_over_active_owners_and_the_same_answer_when_asked_again(
+    assign: Assigner,
+) -> None:
+    account = f"acct-{uuid.uuid4().hex[:6]}"
+    owners = [(await assign(facts(account, n))).owner_id for n in range(1, 5)]
+    assert sorted(owners[:3]) == [MAYA, DANIEL, PRIYA]
+    assert owners[3] == owners[0]
+    assert TOM_ARCHIVED not in owners
+    again = await assign(facts(account, 2))
+    assert again.owner_id == owners[1]
+
+
+async def test_the_accounts_active_owner_comes_first_unless_excluded(
+    assign: Assigner, hubspot: HubSpotEmulator
+) -> None:
+    company = add_company(
+        hubspot, name="Owned", plg_account_id="acct-owned", hubspot_owner_id=PRIYA
+    )
+    first = await assign(facts("acct-owned"))
+    assert (first.owner_id, first.reason, first.account_ref) == (PRIYA, "existing_owner", company)
+
+    moved = await assign(facts("acct-owned"), exclude=[PRIYA], round_=1)
+    assert moved.owner_id != PRIYA
+    assert moved.reason == "round_robin"
+    assert (await assign(facts("acct-owned"), exclude=[PRIYA], round_=1)) == moved
+
+
+async def test_a_deactivated_account_owner_is_skipped(
+    tmp_path: Path, hubspot: HubSpotEmulator, dev_env: WorkflowEnvironment
+) -> None:
+    async with assigner(tmp_path, hubspot, dev_env, {}) as assign:
+        add_company(hubspot, name="Gone", plg_account_id="acct-gone", hubspot_owner_id=PRIYA)
+        hubspot.deactivate_owner(PRIYA)
+        owner = await assign(facts("acct-gone"))
+    assert owner.reason == "round_robin"
+    assert owner.owner_id in {MAYA, DANIEL}
+
+
+@pytest.mark.parametrize(
+    "assign",
+    [
+        {
+            "owner_pool": [MAYA, DANIEL],
+            "routing": [
+                {
+                    "name": "emea-ent",
+                    "owners": [PRIYA],
+                    "regions": ["EMEA"],
+                    "segments": ["enterprise"],
+                },
+                {"name": "fintech", "owners": [DANIEL, TOM_ARCHIVED], "industries": ["fintech"]},
+            ],
+        }
+    ],
+    indirect=True,
+)
+async def test_routing_rules_choose_the_pool(assign: Assigner) -> None:
+    emea = await assign(facts("acct-r1", region="emea", segment="enterprise"))
+    assert (emea.owner_id, emea.pool) == (PRIYA, "emea-ent")
+    fintech = [(await assign(facts(f"acct-f{n}", industry="Fintech"))).owner_id for n in range(3)]
+    assert fintech == [DANIEL] * 3  # the archived owner of the pool is skipped
+    other = {(await assign(facts(f"acct-d{n}", region="emea"))).owner_id for n in range(4)}
+    assert other == {MAYA, DANIEL}
+
+
+@pytest.mark.parametrize(
+    "assign", [{"owner_pool": [MAYA, DANIEL], "max_open_per_owner": 2}], indirect=True
+)
+async def test_a_full_owner_is_skipped_until_everyone_is_full(assign: Assigner) -> None:
+    async def owner(n: int, exclude: str | None = None) -> str:
+        assigned = await assign(facts(f"acct-c{n}"), exclude=[exclude] if exclude else [])
+        return assigned.owner_id
+
+    assert [await owner(1, DANIEL), await owner(2, DANIEL), await owner(3, MAYA)] == [
+        MAYA,
+        MAYA,
+        DANIEL,
+    ]
+    # Maya was assigned least recently but holds 2 open handoffs, the cap.
+    assert await owner(4) == DANIEL
+    # Both at the cap: the least loaded, then least recent, gets it (logged as over capacity).
+    assert await owner(5) == MAYA
+
+
+@pytest.mark.parametrize("assign", [{"owner_pool": [MAYA]}], indirect=True)
+async def test_no_owner_left_is_an_error_naming_the_pool(assign: Assigner) -> None:
+    with pytest.raises(ApplicationError, match="no active CRM owner left in pool 'default'") as e:
+        await assign(facts("acct-x"), exclude=[MAYA], round_=1)
+    assert e.value.type == "NoActiveOwner"
+    assert e.value.non_retryable  # only the exclusions leave nobody: retrying cannot help

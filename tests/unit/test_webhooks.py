@@ -1,0 +1,106 @@
+"""What the webhook receiver accepts: HubSpot signature v3 and its 5-minute window, the events'
+object ids; Salesforce outbound messages, their org id and no DTDs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+
+from plg_handoff.webhooks import hubspot, salesforce
+
+SECRET = "app-secret"  # noqa: S105  # a test value
+URL = "https://handoff.example.com/webhooks/hubspot"
+NOW_MS = 1_764_000_000_000
+
+
+def signed(body: bytes, timestamp: int = NOW_MS, url: str = URL) -> dict[str, str]:
+    message = b"POST" + url.encode() + body + str(timestamp).encode()
+    digest = hmac.new(SECRET.encode(), message, hashlib.sha256).digest()
+    return {
+        "x-hubspot-signature-v3": base64.b64encode(digest).decode(),
+        "x-hubspot-request-timestamp": str(timestamp),
+    }
+
+
+def test_a_request_signed_with_the_client_secret_is_accepted() -> None:
+    body = b'[{"objectId": 42, "subscriptionType": "deal.propertyChange"}]'
+    hubspot.verify(SECRET, "POST", URL, body, signed(body), NOW_MS + 1000)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("body", "does not match"),
+        ("secret", "does not match"),
+        ("old", "older than 5 minutes"),
+        ("missing", "missing"),
+    ],
+)
+def test_a_changed_stale_or_unsigned_request_is_refused(change: str, reason: str) -> None:
+    body = b'[{"objectId": 42}]'
+    headers = signed(body, NOW_MS - 301_000 if change == "old" else NOW_MS)
+    if change == "missing":
+        headers = {}
+    sent = body + b" " if change == "body" else body
+    secret = "other" if change == "secret" else SECRET
+    with pytest.raises(hubspot.WebhookRejected, match=reason) as refused:
+        hubspot.verify(secret, "POST", URL, sent, headers, NOW_MS)
+    assert refused.value.status == 401
+
+
+def test_the_uri_is_signed_with_the_characters_hubspot_decodes() -> None:
+    body = b"[]"
+    decoded = "https://handoff.example.com/webhooks/hubspot?at=10:00"
+    headers = signed(body, url=decoded)
+    hubspot.verify(SECRET, "POST", decoded.replace(":00", "%3A00"), body, headers, NOW_MS)
+
+
+def test_object_ids_once_each_in_order() -> None:
+    body = b'[{"objectId": 7}, {"objectId": 5}, {"objectId": 7}, {"eventId": 1}]'
+    assert hubspot.object_ids(body) == ["7", "5"]
+    with pytest.raises(hubspot.WebhookRejected):
+        hubspot.object_ids(b'{"objectId": 7}')
+    with pytest.raises(hubspot.WebhookRejected):
+        hubspot.object_ids(b"not json")
+
+
+MESSAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D5g000004ABCDEAA</OrganizationId>
+   <Notification><Id>04l1</Id>
+    <sObject xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>0065g00000AAAAAAA1</sf:Id>
+    </sObject></Notification>
+   <Notification><Id>04l2</Id>
+    <sObject xmlns:sf="urn:sobject.enterprise.soap.sforce.com"><sf:Id>00T5g00000BBBBBBB2</sf:Id>
+     <sf:WhatId>0065g00000CCCCCCC3</sf:WhatId></sObject></Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+def test_an_outbound_message_names_its_org_and_objects() -> None:
+    message = salesforce.parse(MESSAGE)
+    assert message.organization_id == "00D5g000004ABCDEAA"
+    assert message.object_ids == ["0065g00000AAAAAAA1", "00T5g00000BBBBBBB2", "0065g00000CCCCCCC3"]
+    assert salesforce.same_org("00D5g000004ABCD", message.organization_id)
+    assert not salesforce.same_org("00D5g000004ZZZZ", message.organization_id)
+    assert b"<Ack>true</Ack>" in salesforce.ACK
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>',
+        b"not xml",
+        b"<x/>",
+    ],
+)
+def test_dtds_garbage_and_other_xml_are_refused(body: bytes) -> None:
+    with pytest.raises(salesforce.MessageRejected) as refused:
+        salesforce.parse(body)
+    assert refused.value.status == 400
