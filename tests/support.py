@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -106,3 +108,20 @@ async def handoff_status(client: Client, workflow_id: str) -> HandoffStatus | No
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
+
+
+def activity_starts(events: Iterable[HistoryEvent], activity_type: str) -> list[HistoryEvent]:
+    """The ActivityTaskStarted events of one activity type (each carries its last attempt)."""
+    events = list(events)
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    return [
+        e
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and scheduled.get(e.activity_task_started_event_attributes.scheduled_event_id)
+        == activity_type
+    ]

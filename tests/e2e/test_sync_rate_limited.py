@@ -44,7 +44,7 @@ from plg_handoff.sandbox.mixpanel.emulator import Call, MixpanelEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, usage_lines
+from tests.support import activity_starts, eventually, usage_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -176,10 +176,6 @@ async def history(handle: WorkflowHandle[Any, Any]) -> list[HistoryEvent]:
     return [event async for event in handle.fetch_history_events()]
 
 
-def activity_attempts(events: list[HistoryEvent]) -> list[HistoryEvent]:
-    return [e for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
-
-
 def assert_no_failure_recorded(events: list[HistoryEvent]) -> None:
     failed = {
         EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
@@ -236,7 +232,7 @@ async def test_short_429_is_waited_out_inside_the_attempt(setup: Setup) -> None:
     assert all(gap >= 1 - CLOCK_SLACK_S for gap in gaps(exports)), "Retry-After: 1 ignored"
     assert [c.status for c in setup.engage_calls()] == [200]
     events = await history(sync)
-    started = activity_attempts(events)
+    started = activity_starts(events, "pull_usage")
     assert [e.activity_task_started_event_attributes.attempt for e in started] == [1]
     assert_no_failure_recorded(events)
     for account in setup.accounts:
@@ -257,7 +253,7 @@ async def test_long_429_is_retried_by_temporal_after_its_retry_after(setup: Setu
     assert gaps(exports)[0] >= retry_after - CLOCK_SLACK_S, "retried before the Retry-After"
     assert [c.status for c in setup.engage_calls()] == [200]
     events = await history(sync)
-    started = activity_attempts(events)
+    started = activity_starts(events, "pull_usage")
     assert [e.activity_task_started_event_attributes.attempt for e in started] == [2]
     failure = started[0].activity_task_started_event_attributes.last_failure
     info = failure.application_failure_info

@@ -64,7 +64,7 @@ from plg_handoff.schedules import schedule_id
 from plg_handoff.worker import build_crm
 from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN
-from tests.support import eventually, usage_lines
+from tests.support import activity_starts, eventually, usage_lines
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -381,8 +381,7 @@ async def test_killed_worker_mid_pull_retry_ends_with_identical_rollups(
         # not start another sync while this one ran (overlap policy SKIP).
         started = [
             e.activity_task_started_event_attributes
-            async for e in sync.fetch_history_events()
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            for e in activity_starts([e async for e in sync.fetch_history_events()], "pull_usage")
         ]
         assert [(s.attempt, s.identity.split("@")[0]) for s in started] == [(2, str(second.pid))]
         assert await scheduled_runs(client, source) == [sync_id]
