@@ -6,12 +6,20 @@ the connector, and the emulator-side moves a CRM user (or an outage) would make.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import pytest
 
-from plg_handoff.connectors.base import CrmConnector, FunnelFields, OpportunityDraft, TaskSpec
+from plg_handoff.connectors.base import (
+    CrmConnector,
+    FunnelFields,
+    OpportunityDraft,
+    RefreshResult,
+    TaskSpec,
+)
 from plg_handoff.connectors.errors import InvalidInput, RateLimited
 
 NEW_HANDOFF_MAX_CALLS = 4  # account lookup, (account create,) upsert, (link,) task create
@@ -77,6 +85,31 @@ class CrmHarness(Protocol):
 
     def funnel_of(self, opportunity_id: str) -> dict[str, Any]:
         """The funnel fields as stored, by FunnelFields attribute name (None: unset)."""
+        ...
+
+    default_stage: str
+    """The stage of a new opportunity with the default config."""
+    later_stage: str
+    """An open stage further on, which a rep (or `stage_by_trigger`) may set."""
+
+    def crm_with(self, **config: Any) -> CrmConnector:
+        """A connector to the same CRM with these config settings (stage_by_trigger, ...)."""
+        ...
+
+    def record(self, opportunity_id: str) -> dict[str, Any]:
+        """The opportunity as stored, by vendor-neutral name: name, stage, close_date
+        (YYYY-MM-DD), amount (float or None), owner_id, trigger, evidence, score, segment,
+        approach."""
+        ...
+
+    def sales_edit(
+        self, opportunity_id: str, *, name: str, stage: str, close_date: str, amount: float
+    ) -> None:
+        """What a rep does in the CRM once the opportunity exists."""
+        ...
+
+    def delete_opportunity(self, opportunity_id: str) -> None:
+        """Deleted (or merged away) in the CRM."""
         ...
 
 
@@ -315,3 +348,104 @@ class CrmConformance:
         assert stored["signal_to_contact_s"] == pytest.approx(3600.5)
         assert stored["sla_met"] is True
         assert stored["contact_to_meeting_s"] is None
+
+    def test_an_existing_opportunity_is_updated_in_one_call_keeping_what_sales_changed(
+        self, harness: CrmHarness
+    ) -> None:
+        first, second = self._two_owners(harness)
+        made = draft(
+            "handoff/acct-kept/1", first, segment="sales_assist", approach="Offer a seat review."
+        )
+        opportunity = harness.crm.upsert_opportunity(made).id
+        harness.sales_edit(
+            opportunity,
+            name="Hot Co expansion (rep's name)",
+            stage=harness.later_stage,
+            close_date="2031-03-31",
+            amount=12_345.0,
+        )
+        newer = replace(
+            made,
+            owner_id=second,
+            name="Hot Co: limit reached",
+            trigger="limit_reached",
+            triggers=("limit_reached", "limit_approaching"),
+            evidence=("10 of 10 seats in use (100%)",),
+            score=0.95,
+            segment="enterprise",
+            approach="Call the admin today.",
+            amount=90_000.0,
+            existing_id=opportunity,
+        )
+        harness.reset_calls()
+        ref = harness.crm.upsert_opportunity(newer)
+        assert harness.api_calls() == 1
+        assert (ref.id, ref.created) == (opportunity, False)
+        stored = harness.record(opportunity)
+        assert stored["owner_id"] == second
+        assert stored["trigger"] == "limit_reached"
+        assert stored["evidence"] == "10 of 10 seats in use (100%)"
+        assert stored["score"] == pytest.approx(0.95)
+        assert (stored["segment"], stored["approach"]) == ("enterprise", "Call the admin today.")
+        assert stored["name"] == "Hot Co expansion (rep's name)"
+        assert stored["stage"] == harness.later_stage
+        assert stored["close_date"] == "2031-03-31"
+        assert stored["amount"] == pytest.approx(12_345.0)
+        assert harness.opportunities("handoff/acct-kept/1") == [opportunity]
+
+    def test_a_deleted_opportunity_is_recreated_by_external_id(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        made = draft("handoff/acct-deleted/1", owner)
+        gone = harness.crm.upsert_opportunity(made).id
+        harness.delete_opportunity(gone)
+        ref = harness.crm.upsert_opportunity(replace(made, score=0.91, existing_id=gone))
+        assert ref.id != gone
+        assert ref.created is True
+        assert harness.opportunities("handoff/acct-deleted/1") == [ref.id]
+        stored = harness.record(ref.id)
+        assert (stored["name"], stored["stage"]) == (made.name, harness.default_stage)
+        assert stored["score"] == pytest.approx(0.91)
+        assert stored["amount"] == pytest.approx(50_000.0)
+
+    def test_the_stage_follows_the_trigger_and_the_close_date_is_set_on_creation(
+        self, harness: CrmHarness
+    ) -> None:
+        owner = self._owner(harness)
+        crm = harness.crm_with(
+            stage_by_trigger={"limit_reached": harness.later_stage}, close_in_days=10
+        )
+        mapped = crm.upsert_opportunity(
+            draft("handoff/acct-stage/1", owner, trigger="limit_reached")
+        ).id
+        unmapped = crm.upsert_opportunity(draft("handoff/acct-stage/2", owner)).id
+        default = harness.crm.upsert_opportunity(draft("handoff/acct-stage/3", owner)).id
+        assert harness.record(mapped)["stage"] == harness.later_stage
+        assert harness.record(unmapped)["stage"] == harness.default_stage
+        assert harness.record(default)["stage"] == harness.default_stage
+        assert _days_from_today(harness.record(mapped)["close_date"]) in (10, 9)
+        assert _days_from_today(harness.record(default)["close_date"]) in (30, 29)
+
+    def test_segment_and_approach_are_written_and_refreshed(self, harness: CrmHarness) -> None:
+        owner = self._owner(harness)
+        made = draft(
+            "handoff/acct-motion/1", owner, segment="sales_assist", approach="Offer a seat review."
+        )
+        opportunity = harness.crm.upsert_opportunity(made).id
+        stored = harness.record(opportunity)
+        assert (stored["segment"], stored["approach"]) == ("sales_assist", "Offer a seat review.")
+        refresh: Callable[[list[OpportunityDraft]], RefreshResult] | None = getattr(
+            harness.crm, "refresh_opportunities", None
+        )
+        if refresh is None:
+            pytest.skip("this CRM has no bulk refresh")
+        same = refresh([replace(made, amount=1.0)])
+        assert same.updated == ()  # the amount is the rep's once the opportunity exists
+        moved = replace(made, segment="enterprise", approach="Bring in the AE.", amount=1.0)
+        assert refresh([moved]).updated == (made.external_id,)
+        stored = harness.record(opportunity)
+        assert (stored["segment"], stored["approach"]) == ("enterprise", "Bring in the AE.")
+        assert stored["amount"] == pytest.approx(50_000.0)
+
+
+def _days_from_today(iso_date: str) -> int:
+    return (date.fromisoformat(iso_date) - datetime.now(UTC).date()) // timedelta(days=1)

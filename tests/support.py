@@ -15,9 +15,12 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from plg_handoff.activities.contracts import USAGE_SIGNAL, AccountInput, UsageUpdate
 from plg_handoff.activities.usage import PullUsageResult
 from plg_handoff.config import Config
+from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.sandbox.simulator import event
+from plg_handoff.workflows.account import AccountWorkflow
 from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 
@@ -125,3 +128,29 @@ def activity_starts(events: Iterable[HistoryEvent], activity_type: str) -> list[
         and scheduled.get(e.activity_task_started_event_attributes.scheduled_event_id)
         == activity_type
     ]
+
+
+async def start_account_near_its_seat_limit(
+    client: Client, task_queue: str, account_id: str, arr_potential: float | None = None
+) -> None:
+    """Starts the account's workflow with a day at 9 of its 10 seats: the seat-limit trigger
+    fires and a handoff opens (a high ARR potential makes it tier 1)."""
+    await client.start_workflow(
+        AccountWorkflow.run,
+        AccountInput(account_id),
+        id=f"account/{account_id}",
+        task_queue=task_queue,
+        start_signal=USAGE_SIGNAL,
+        start_signal_args=[
+            UsageUpdate(
+                account_id,
+                [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
+                AccountTraits(
+                    name=f"{account_id} Inc",
+                    plan="team",
+                    limits={"seats": 10},
+                    arr_potential=arr_potential,
+                ),
+            )
+        ],
+    )

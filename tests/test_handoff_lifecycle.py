@@ -44,7 +44,12 @@ from plg_handoff.workflows.handoff import (
     SnoozeHandoff,
 )
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status, record_history
+from tests.support import (
+    eventually,
+    handoff_status,
+    record_history,
+    start_account_near_its_seat_limit,
+)
 
 CONTACT_SLA = timedelta(hours=4)
 SLA = {"assign_within": "1h", "contact_within": "4h"}
@@ -116,24 +121,8 @@ async def open_handoff(
     """Usage at 90 % of the seat limit; returns once the handoff is assigned and followed up
     (a high ARR potential makes it tier 1)."""
     run.opened.append(account_id)
-    await run.client.start_workflow(
-        AccountWorkflow.run,
-        AccountInput(account_id),
-        id=f"account/{account_id}",
-        task_queue=run.config.temporal.task_queue,
-        start_signal=USAGE_SIGNAL,
-        start_signal_args=[
-            UsageUpdate(
-                account_id,
-                [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
-                AccountTraits(
-                    name=f"{account_id} Inc",
-                    plan="team",
-                    limits={"seats": 10},
-                    arr_potential=arr_potential,
-                ),
-            )
-        ],
+    await start_account_near_its_seat_limit(
+        run.client, run.config.temporal.task_queue, account_id, arr_potential
     )
     status = await eventually(  # assigned, notified, announced: following up
         lambda: handoff_status(run.client, f"handoff/{account_id}/1"),
@@ -196,6 +185,13 @@ async def test_missed_contact_sla_escalates_and_moves_the_deal_to_the_next_owner
     }
     assert breached.task_id not in (None, opened.task_id), "the new owner gets a task of their own"
     assert (task_owners[opened.task_id], task_owners[breached.task_id]) == (first, second)
+    due = {
+        t["id"]: datetime.fromisoformat(t["properties"]["hs_timestamp"])
+        for t in running.hubspot.objects("tasks")
+    }
+    assert due[opened.task_id] == opened.signal_at + CONTACT_SLA, "due by the tier's contact SLA"
+    assert breached.contact_due_at is not None
+    assert abs(due[breached.task_id] - breached.contact_due_at) < timedelta(seconds=1)
     assert "sla_breached: #sales-leads" in breached.notified, breached.notified
     [escalation, *_] = running.slack.messages_in("#sales-leads")
     assert "first contact within 4h" in escalation.all_text()

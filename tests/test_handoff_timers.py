@@ -15,19 +15,20 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.activities.contracts import (
-    USAGE_SIGNAL,
-    AccountInput,
     AccountSummary,
-    UsageUpdate,
 )
 from plg_handoff.config import Config, load_secrets
-from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountWorkflow
 from plg_handoff.workflows.handoff import HandoffStatus
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status, record_history
+from tests.support import (
+    eventually,
+    handoff_status,
+    record_history,
+    start_account_near_its_seat_limit,
+)
 
 POLL = timedelta(hours=6)
 EXPIRE = timedelta(days=14)
@@ -66,20 +67,7 @@ async def running(
 
 async def open_handoff(run: Running, account_id: str) -> HandoffStatus:
     """Signals usage at 90 % of the seat limit and waits until the handoff is assigned."""
-    await run.client.start_workflow(
-        AccountWorkflow.run,
-        AccountInput(account_id),
-        id=f"account/{account_id}",
-        task_queue=run.config.temporal.task_queue,
-        start_signal=USAGE_SIGNAL,
-        start_signal_args=[
-            UsageUpdate(
-                account_id,
-                [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
-                AccountTraits(name=f"{account_id} Inc", plan="team", limits={"seats": 10}),
-            )
-        ],
-    )
+    await start_account_near_its_seat_limit(run.client, run.config.temporal.task_queue, account_id)
     status = await eventually(
         lambda: handoff_status(run.client, f"handoff/{account_id}/1"),
         lambda s: s is not None and s.stage == "assigned",

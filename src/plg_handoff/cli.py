@@ -315,23 +315,10 @@ def _handoff_id(handoff: str) -> str:
 
 
 def _steer_handoff(config: Path, handoff: str, update: str, request: object) -> None:
-    from temporalio.client import WorkflowUpdateFailedError
-
     from plg_handoff.explain import render_handoff
     from plg_handoff.workflows.handoff import HandoffStatus
 
-    async def send(client: Client) -> HandoffStatus:
-        handle = client.get_workflow_handle(_handoff_id(handoff))
-        result: HandoffStatus = await handle.execute_update(
-            update, request, result_type=HandoffStatus
-        )
-        return result
-
-    try:
-        status = asyncio.run(_with_client(config, send))
-    except WorkflowUpdateFailedError as exc:
-        console.print(f"[red]refused[/]: {exc.cause}")
-        raise SystemExit(1) from None
+    status = _update(config, _handoff_id(handoff), update, request, HandoffStatus)
     typer.echo(render_handoff(status))
 
 
@@ -383,24 +370,28 @@ def schema(
 
 
 def _steer(config: Path, account_id: str, update: str, request: object) -> None:
-    from temporalio.client import WorkflowUpdateFailedError
-
     from plg_handoff.activities.contracts import AccountSummary, account_workflow_id
     from plg_handoff.explain import render
 
-    async def send(client: Client) -> AccountSummary:
-        handle = client.get_workflow_handle(account_workflow_id(account_id))
-        result: AccountSummary = await handle.execute_update(
-            update, request, result_type=AccountSummary
-        )
+    summary = _update(config, account_workflow_id(account_id), update, request, AccountSummary)
+    typer.echo(render(summary))
+
+
+def _update(config: Path, workflow_id: str, update: str, request: object, answer: type[T]) -> T:
+    """Sends an operator's update and waits for the workflow's answer; a refusal by the
+    update's validator is printed and exits 1."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    async def send(client: Client) -> T:
+        handle = client.get_workflow_handle(workflow_id)
+        result: T = await handle.execute_update(update, request, result_type=answer)
         return result
 
     try:
-        summary = asyncio.run(_with_client(config, send))
+        return asyncio.run(_with_client(config, send))
     except WorkflowUpdateFailedError as exc:
         console.print(f"[red]refused[/]: {exc.cause}")
         raise SystemExit(1) from None
-    typer.echo(render(summary))
 
 
 async def _with_client(config: Path, use: Callable[[Client], Awaitable[T]]) -> T:

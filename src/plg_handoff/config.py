@@ -267,6 +267,10 @@ class HubSpotConfig(_CrmRouting):
     external_id_property: str = "plg_handoff_id"
     pipeline: str = "default"
     deal_stage: str = "appointmentscheduled"
+    stage_by_trigger: dict[str, str] = Field(
+        default_factory=dict, description="Trigger name -> deal stage, over `deal_stage`."
+    )
+    close_in_days: int = Field(30, ge=1, le=365, description="closedate of a new deal.")
     won_stages: tuple[str, ...] = ("closedwon",)
     lost_stages: tuple[str, ...] = ("closedlost",)
     owner_pool: tuple[str, ...] = Field(
@@ -348,7 +352,11 @@ def _default_slas() -> dict[SlaTier, SlaSettings]:
 
 
 class HandoffSettings(_Section):
-    task_due_after: Duration = timedelta(hours=24)
+    task_due_after: Duration | None = Field(
+        None,
+        description="When the owner's task is due, from the signal (from a reassignment for the"
+        " new owner). Default: the tier's first-contact SLA.",
+    )
     follow_up_poll_interval: Duration = timedelta(hours=6)
     expire_after: Duration = timedelta(days=14)
     cooldown: Duration = timedelta(days=30)

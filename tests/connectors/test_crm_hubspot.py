@@ -21,12 +21,15 @@ from tests.crm_conformance import CrmConformance, draft
 CALL_TO_DEAL = 206  # HubSpot-defined association type id, call -> deal
 
 
-def connect(emulator: HubSpotEmulator) -> HubSpotCrm:
-    config = HubSpotConfig.model_validate({"kind": "hubspot", "base_url": emulator.url})
+def connect(emulator: HubSpotEmulator, **settings: Any) -> HubSpotCrm:
+    config = HubSpotConfig.model_validate({"kind": "hubspot", "base_url": emulator.url, **settings})
     return HubSpotCrm(config, TOKEN)
 
 
 class HubSpotHarness:
+    default_stage = "appointmentscheduled"
+    later_stage = "qualifiedtobuy"
+
     def __init__(self, emulator: HubSpotEmulator) -> None:
         self.emulator = emulator
         crm = connect(emulator)
@@ -170,6 +173,38 @@ class HubSpotHarness:
             else:
                 values[key] = float(raw)
         return values
+
+    def crm_with(self, **config: Any) -> CrmConnector:
+        return connect(self.emulator, **config)
+
+    def record(self, opportunity_id: str) -> dict[str, Any]:
+        deal = next(d for d in self.emulator.objects("deals") if str(d["id"]) == opportunity_id)
+        values = deal["properties"]
+        return {
+            "name": values.get("dealname"),
+            "stage": values.get("dealstage"),
+            "close_date": (values.get("closedate") or "")[:10] or None,
+            "amount": float(values["amount"]) if values.get("amount") else None,
+            "owner_id": values.get("hubspot_owner_id"),
+            "trigger": values.get("plg_trigger"),
+            "evidence": values.get("plg_evidence"),
+            "score": float(values["plg_score"]) if values.get("plg_score") else None,
+            "segment": values.get("plg_segment"),
+            "approach": values.get("plg_approach"),
+        }
+
+    def sales_edit(
+        self, opportunity_id: str, *, name: str, stage: str, close_date: str, amount: float
+    ) -> None:
+        self._patch(
+            "deals",
+            opportunity_id,
+            {"dealname": name, "dealstage": stage, "closedate": close_date, "amount": str(amount)},
+        )
+
+    def delete_opportunity(self, opportunity_id: str) -> None:
+        url = f"{self.emulator.url}/crm/v3/objects/deals/{opportunity_id}"
+        self._http.delete(url).raise_for_status()
 
     def close(self) -> None:
         self._http.close()

@@ -42,6 +42,9 @@ def connect(
 
 
 class SalesforceHarness:
+    default_stage = "Prospecting"
+    later_stage = "Qualification"
+
     def __init__(self, emulator: SalesforceEmulator) -> None:
         self.emulator = emulator
         self.crm: CrmConnector = connect(emulator)
@@ -130,6 +133,36 @@ class SalesforceHarness:
     def funnel_of(self, opportunity_id: str) -> dict[str, Any]:
         record = next(o for o in self.emulator.records("Opportunity") if o["Id"] == opportunity_id)
         return {key: record.get(name) for key, (name, _) in FUNNEL_FIELDS.items()}
+
+    def crm_with(self, **config: Any) -> CrmConnector:
+        return connect(self.emulator, **config)
+
+    def record(self, opportunity_id: str) -> dict[str, Any]:
+        values = self.emulator.store.get("Opportunity", opportunity_id)
+        return {
+            "name": values["Name"],
+            "stage": values["StageName"],
+            "close_date": values["CloseDate"],
+            "amount": values["Amount"],
+            "owner_id": values["OwnerId"],
+            "trigger": values["Plg_Trigger__c"],
+            "evidence": values["Plg_Evidence__c"],
+            "score": values["Plg_Score__c"],
+            "segment": values["Plg_Segment__c"],
+            "approach": values["Plg_Approach__c"],
+        }
+
+    def sales_edit(
+        self, opportunity_id: str, *, name: str, stage: str, close_date: str, amount: float
+    ) -> None:
+        self.emulator.update(
+            "Opportunity",
+            opportunity_id,
+            {"Name": name, "StageName": stage, "CloseDate": close_date, "Amount": amount},
+        )
+
+    def delete_opportunity(self, opportunity_id: str) -> None:
+        self.emulator.store.delete("Opportunity", opportunity_id)
 
     def close(self) -> None:
         for emulator in self._extra:

@@ -122,18 +122,21 @@ def test_only_changed_deals_are_written_in_one_batch_of_their_changed_fields(
     assert again.updated == ()
 
 
-def test_numbers_compare_as_numbers_and_closed_or_deleted_deals_are_left_alone(
+def test_numbers_compare_as_numbers_amount_never_and_closed_or_deleted_deals_are_left_alone(
     crm: HubSpotCrm, emulator: HubSpotEmulator, drafts: list[OpportunityDraft]
 ) -> None:
     client = HubSpot(access_token=TOKEN, host=emulator.url)
-    won = drafts[1]
+    won, same = drafts[1], drafts[2]
     client.crm.deals.batch_api.upsert(
         BatchInputSimplePublicObjectBatchInputUpsert(
             inputs=[
                 SimplePublicObjectBatchInputUpsert(
-                    id_property="plg_handoff_id",
-                    id=won.external_id,
-                    properties={"dealstage": "closedwon", "amount": "1000"},  # "1000.00" wanted
+                    id_property="plg_handoff_id", id=deal.external_id, properties=properties
+                )
+                for deal, properties in (
+                    (won, {"dealstage": "closedwon"}),
+                    # "62.00" where "62" is wanted; the amount is the rep's, never compared
+                    (same, {"plg_score": f"{same.score:.2f}", "amount": "7"}),
                 )
             ]
         )
@@ -141,7 +144,7 @@ def test_numbers_compare_as_numbers_and_closed_or_deleted_deals_are_left_alone(
     gone = draft(5_000)
     emulator.reset_calls()
 
-    result = crm.refresh_opportunities([won, replace(won, score=1.0), drafts[2], gone])
+    result = crm.refresh_opportunities([won, replace(won, score=1.0), same, gone])
 
     assert emulator.calls == [READ]
     assert result.closed == (won.external_id,)

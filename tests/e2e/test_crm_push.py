@@ -27,17 +27,14 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from plg_handoff.activities.contracts import USAGE_SIGNAL, AccountInput, UsageUpdate
 from plg_handoff.config import Config, Secrets, load_config, load_secrets
-from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.webhooks import hubspot as hubspot_webhooks
 from plg_handoff.webhooks.receiver import HUBSPOT_PATH, SALESFORCE_PATH, WebhookReceiver
 from plg_handoff.worker import build_crm, build_worker
-from plg_handoff.workflows.account import AccountWorkflow
 from plg_handoff.workflows.handoff import HandoffStatus
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status
+from tests.support import eventually, handoff_status, start_account_near_its_seat_limit
 
 pytestmark = pytest.mark.e2e
 CLIENT_SECRET = "hubspot-app-secret-3c9d"  # noqa: S105  # the test app's
@@ -83,20 +80,7 @@ async def pushing(
 
 
 async def open_handoff(run: Pushing, account_id: str) -> HandoffStatus:
-    await run.client.start_workflow(
-        AccountWorkflow.run,
-        AccountInput(account_id),
-        id=f"account/{account_id}",
-        task_queue=run.config.temporal.task_queue,
-        start_signal=USAGE_SIGNAL,
-        start_signal_args=[
-            UsageUpdate(
-                account_id,
-                [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
-                AccountTraits(name=f"{account_id} Inc", plan="team", limits={"seats": 10}),
-            )
-        ],
-    )
+    await start_account_near_its_seat_limit(run.client, run.config.temporal.task_queue, account_id)
     status = await eventually(
         lambda: handoff_status(run.client, f"handoff/{account_id}/1"),
         lambda s: s is not None and s.stage == "assigned",

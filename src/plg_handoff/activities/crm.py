@@ -90,6 +90,8 @@ class UpsertOpportunityInput:
     facts: HandoffFacts
     owner_id: str
     account_ref: str | None = None
+    opportunity_id: str | None = None
+    """The opportunity the handoff already has: updated, keeping what sales changed."""
 
 
 @dataclass
@@ -251,8 +253,17 @@ class CrmActivities:
 
     @activity.defn(name="upsert_opportunity")
     async def upsert_opportunity(self, request: UpsertOpportunityInput) -> UpsertOpportunityResult:
-        draft = opportunity_draft(request.facts, request.owner_id, request.account_ref)
+        draft = opportunity_draft(
+            request.facts, request.owner_id, request.account_ref, request.opportunity_id
+        )
         ref = await asyncio.to_thread(self._crm.upsert_opportunity, draft)
+        if request.opportunity_id is not None and ref.id != request.opportunity_id:
+            log.warning(
+                "handoff.opportunity_recreated",
+                external_id=draft.external_id,
+                gone_id=request.opportunity_id,
+                opportunity_id=ref.id,
+            )
         log.info(
             "handoff.opportunity_upserted",
             external_id=draft.external_id,
@@ -301,9 +312,13 @@ def routing_facts(facts: HandoffFacts | None) -> routing.RoutingFacts:
 
 
 def opportunity_draft(
-    facts: HandoffFacts, owner_id: str, account_ref: str | None = None
+    facts: HandoffFacts,
+    owner_id: str,
+    account_ref: str | None = None,
+    existing_id: str | None = None,
 ) -> OpportunityDraft:
     lead = facts.lead
+    playbook = facts.evaluation.playbook
     return OpportunityDraft(
         external_id=facts.handoff_key,
         name=f"{facts.account_name}: {lead.trigger.replace('_', ' ')} (PQL)",
@@ -319,6 +334,9 @@ def opportunity_draft(
         account_name=facts.account_name,
         domains=tuple(facts.traits.domains),
         account_ref=account_ref,
+        segment=facts.evaluation.segment or None,
+        approach=playbook.approach if playbook is not None else None,
+        existing_id=existing_id,
     )
 
 

@@ -136,7 +136,7 @@ class EvaluateActivities:
         return EvaluateResult(
             evaluation=evaluation,
             policy=HandoffPolicy(
-                task_due_after_s=handoff.task_due_after.total_seconds(),
+                task_due_after_s=(handoff.task_due_after or sla.contact_within).total_seconds(),
                 follow_up_poll_interval_s=handoff.follow_up_poll_interval.total_seconds(),
                 expire_after_s=handoff.expire_after.total_seconds(),
                 cooldown_s=handoff.cooldown.total_seconds(),

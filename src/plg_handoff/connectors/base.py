@@ -75,6 +75,13 @@ class OpportunityDraft:
     domains: tuple[str, ...] = ()
     account_ref: str | None = None
     """The CRM's id of that account/company when a lookup already found it."""
+    segment: str | None = None
+    approach: str | None = None
+    """The playbook's suggested approach for the rep."""
+    existing_id: str | None = None
+    """The CRM's id of the opportunity this handoff already has: only its owner, account id
+    and usage fields are written then; stage, close date, name and amount stay as sales set
+    them. Recreated by external id when the CRM no longer has it."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,11 @@ class TaskSpec:
 class CrmConnector(Protocol):
     def list_owners(self) -> list[Owner]: ...
 
-    def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef: ...
+    def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef:
+        """With `draft.existing_id`: one update of that record (owner, account id, usage
+        fields), else, or when the CRM no longer has it, the upsert by external id with every
+        field (name, stage by trigger, close date, amount too)."""
+        ...
 
     def find_task(self, opportunity_id: str, owner_id: str) -> str | None:
         """The opportunity's task for this owner, if one was created already."""

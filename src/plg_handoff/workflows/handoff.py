@@ -330,12 +330,18 @@ class HandoffWorkflow:
     async def _check_crm(self) -> None:
         status = self._require_status()
         await self._refresh_evidence()
-        seen: FollowUp = await workflow.execute_activity_method(
-            CrmActivities.read_follow_up,
-            FollowUpInput(status.opportunity_id or "", status.task_id),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            retry_policy=CRM_RETRY,
-        )
+        try:
+            seen: FollowUp = await workflow.execute_activity_method(
+                CrmActivities.read_follow_up,
+                FollowUpInput(status.opportunity_id or "", status.task_id),
+                start_to_close_timeout=CRM_CALL_TIMEOUT,
+                retry_policy=CRM_RETRY,
+            )
+        except ActivityError as exc:
+            if not (isinstance(exc.cause, ApplicationError) and exc.cause.type == "NotFound"):
+                raise
+            await self._restore_crm_records(str(exc.cause))
+            return
         if status.stage not in FOLLOWING_STAGES:  # closed by an operator meanwhile
             return
         if (seen.contacted or seen.meeting) and status.contacted_at is None:
@@ -442,7 +448,7 @@ class HandoffWorkflow:
                 return False
             opportunity = await workflow.execute_activity_method(
                 CrmActivities.upsert_opportunity,
-                UpsertOpportunityInput(facts, owner.owner_id),
+                UpsertOpportunityInput(facts, owner.owner_id, opportunity_id=status.opportunity_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=CRM_RETRY,
             )
@@ -458,6 +464,7 @@ class HandoffWorkflow:
             )
             if current:
                 status.previous_owners.append(current)
+            self._keep_opportunity(opportunity.opportunity_id)
             status.owner_id, status.owner_name = owner.owner_id, owner.owner_name
             status.task_id = task.task_id
             status.notes.append(f"reassigned from {current} to {owner.owner_id}: {reason}")
@@ -766,14 +773,63 @@ class HandoffWorkflow:
             return
         self._newer_evidence = None
         self._facts = facts = HandoffFacts(facts.handoff_key, facts.account_id, facts.traits, newer)
-        await workflow.execute_activity_method(
+        opportunity = await workflow.execute_activity_method(
             CrmActivities.upsert_opportunity,
-            UpsertOpportunityInput(facts, status.owner_id),
+            UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
         )
+        self._keep_opportunity(opportunity.opportunity_id)
         status.evidence_updates += 1
         workflow.upsert_search_attributes([sa.PQL_SCORE.value_set(facts.lead.score)])
+
+    async def _restore_crm_records(self, missing: str) -> None:
+        """Someone deleted the opportunity or its task in the CRM: the upsert by external id
+        brings the opportunity back (or finds it) and the owner gets their task again."""
+        status, facts = self._require_status(), self._facts
+        if facts is None or status.owner_id is None:
+            raise ApplicationError(f"cannot restore: {missing}", non_retryable=True)
+        workflow.logger.warning(
+            "handoff.crm_records_restored",
+            extra={"handoff": status.handoff_key, "missing": missing},
+        )
+        opportunity = await workflow.execute_activity_method(
+            CrmActivities.upsert_opportunity,
+            UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        self._keep_opportunity(opportunity.opportunity_id)
+        contact = self._contact_clock if status.contacted_at is None else None
+        due = contact.due if contact is not None and contact.due > workflow.now() else None
+        if due is None:
+            due = workflow.now() + timedelta(
+                seconds=self._policy.task_due_after_s if self._policy else 86400
+            )
+        task = await workflow.execute_activity_method(
+            CrmActivities.create_owner_task,
+            OwnerTaskInput(
+                facts,
+                opportunity.opportunity_id,
+                AssignedOwner(status.owner_id, status.owner_name or status.owner_id, ""),
+                due,
+            ),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        status.task_id = task.task_id
+        status.notes.append(f"restored in the CRM after: {missing}")
+
+    def _keep_opportunity(self, opportunity_id: str) -> None:
+        """An opportunity deleted in the CRM is recreated by the upsert: follow the new one."""
+        status = self._require_status()
+        if opportunity_id == status.opportunity_id:
+            return
+        status.notes.append(f"opportunity {status.opportunity_id} was gone; now {opportunity_id}")
+        status.opportunity_id = opportunity_id
+        if self._lifecycle:
+            workflow.upsert_search_attributes([sa.OPPORTUNITY_ID.value_set(opportunity_id)])
+            self._publish()
 
     @workflow.signal
     def retry(self, request: RetryRequest) -> None:

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from plg_handoff.workflows.entity import serve_updates
+
 with workflow.unsafe.imports_passed_through():
     from plg_handoff.activities.notify import (
         RESERVE_UPDATE,
@@ -17,8 +19,6 @@ with workflow.unsafe.imports_passed_through():
         ReserveRequest,
         SettleRequest,
     )
-
-UPDATES_BEFORE_CONTINUE_AS_NEW = 500
 
 
 @workflow.defn
@@ -32,14 +32,7 @@ class NotificationLedgerWorkflow:
 
     @workflow.run
     async def run(self, state: NotificationLedgerState) -> None:
-        await workflow.wait_condition(
-            lambda: (
-                self._updates >= UPDATES_BEFORE_CONTINUE_AS_NEW
-                or workflow.info().is_continue_as_new_suggested()
-            )
-        )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._state)
+        await serve_updates(lambda: self._updates, lambda: self._state)
 
     @workflow.update(name=RESERVE_UPDATE)
     def reserve(self, request: ReserveRequest) -> Reservation:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from plg_handoff.workflows.entity import serve_updates
+
 with workflow.unsafe.imports_passed_through():
     from plg_handoff.activities.contracts import (
         NEXT_OWNER_UPDATE,
@@ -15,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
 RECENT_LIMIT = 1_000
 VISIBILITY_LAG_S = 300.0
 """An assignment this recent counts as open even when visibility does not list it yet."""
-UPDATES_BEFORE_CONTINUE_AS_NEW = 500
 
 
 @workflow.defn
@@ -29,14 +30,7 @@ class OwnerPoolWorkflow:
 
     @workflow.run
     async def run(self, state: OwnerPoolInput) -> None:
-        await workflow.wait_condition(
-            lambda: (
-                self._updates >= UPDATES_BEFORE_CONTINUE_AS_NEW
-                or workflow.info().is_continue_as_new_suggested()
-            )
-        )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._state)
+        await serve_updates(lambda: self._updates, lambda: self._state)
 
     @workflow.update(name=NEXT_OWNER_UPDATE)
     def next_owner(self, request: NextOwnerRequest) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import tenacity
@@ -52,6 +52,7 @@ from plg_handoff.connectors.base import (
 from plg_handoff.connectors.errors import (
     ConnectorError,
     InvalidInput,
+    NotFound,
     RateLimited,
     RecordError,
     TransientError,
@@ -225,6 +226,14 @@ class HubSpotCrm:
                 return owners
 
     def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef:
+        """A deal the handoff already has is updated by id in one call, with its owner,
+        account id and usage fields only: the stage, pipeline, close date, name and amount
+        stay as sales set them. Gone from HubSpot (deleted, merged away): upserted anew."""
+        if draft.existing_id:
+            try:
+                return self._update_existing(draft, draft.existing_id)
+            except NotFound:
+                pass  # recreated by external id below
         batch = BatchInputSimplePublicObjectBatchInputUpsert(
             inputs=[
                 SimplePublicObjectBatchInputUpsert(
@@ -249,15 +258,36 @@ class HubSpotCrm:
         self._companies.link(draft, ref.id)
         return ref
 
-    def _deal_properties(self, draft: OpportunityDraft) -> dict[str, str]:
-        return {
-            "dealname": draft.name,
-            "pipeline": self._config.pipeline,
-            "dealstage": self._config.deal_stage,
+    def _update_existing(self, draft: OpportunityDraft, deal_id: str) -> OpportunityRef:
+        properties = {
             "hubspot_owner_id": draft.owner_id,
             "plg_account_id": draft.account_id,
             **_usage_properties(draft),
         }
+        try:
+            updated = self._call(
+                self._deals.update, deal_id, SimplePublicObjectInput(properties=properties)
+            )
+        except InvalidInput:
+            self._owners_cache = None
+            raise
+        return OpportunityRef(id=str(updated.id), created=False)
+
+    def _deal_properties(self, draft: OpportunityDraft) -> dict[str, str]:
+        config = self._config
+        close = datetime.now(UTC).date() + timedelta(days=config.close_in_days)
+        properties = {
+            "dealname": draft.name,
+            "pipeline": config.pipeline,
+            "dealstage": config.stage_by_trigger.get(draft.trigger, config.deal_stage),
+            "closedate": f"{close.isoformat()}T00:00:00Z",  # datetime; a date is midnight UTC
+            "hubspot_owner_id": draft.owner_id,
+            "plg_account_id": draft.account_id,
+            **_usage_properties(draft),
+        }
+        if draft.amount is not None:
+            properties["amount"] = f"{draft.amount:.2f}"
+        return properties
 
     def find_task(self, opportunity_id: str, owner_id: str) -> str | None:
         """The deal's first task for this owner: one call for the deal's tasks, and one more to
@@ -549,17 +579,17 @@ def _qualified(object_type: str, spec: PropertySpec) -> str:
 
 
 def _usage_properties(draft: OpportunityDraft) -> dict[str, str]:
-    properties = {
+    """Written on create, on update and by the refresh: HubSpot's values stay current."""
+    return {
         "plg_trigger": draft.trigger,
         "plg_triggers": ";".join(draft.triggers),
         "plg_evidence": "\n".join(draft.evidence),
         "plg_score": f"{draft.score:g}",
         "plg_tier": str(draft.tier),
         "plg_plan": draft.plan or "",
+        "plg_segment": draft.segment or "",
+        "plg_approach": draft.approach or "",
     }
-    if draft.amount is not None:
-        properties["amount"] = f"{draft.amount:.2f}"
-    return properties
 
 
 def _changed(current: dict[str, str | None], wanted: dict[str, str]) -> dict[str, str]:

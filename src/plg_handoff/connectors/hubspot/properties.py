@@ -20,8 +20,8 @@ COMPANY_GROUP = "companyinformation"
 COMPANY_ID_PROPERTY = "plg_account_id"
 """The product's account id on companies: the company's external id (unique)."""
 
-# Fields a refresh rewrites: the usage picture. Name, stage, owner and pipeline belong to the
-# rep once the deal exists.
+# Fields kept current (on every update and by the refresh): the usage picture. Name, stage,
+# pipeline, close date and amount belong to the rep once the deal exists.
 USAGE_FIELDS: tuple[str, ...] = (
     "plg_trigger",
     "plg_triggers",
@@ -29,9 +29,10 @@ USAGE_FIELDS: tuple[str, ...] = (
     "plg_score",
     "plg_tier",
     "plg_plan",
-    "amount",
+    "plg_segment",
+    "plg_approach",
 )
-NUMERIC_FIELDS = frozenset({"plg_score", "plg_tier", "amount"})
+NUMERIC_FIELDS = frozenset({"plg_score", "plg_tier"})
 
 
 def deal_properties(external_id_property: str) -> tuple[PropertySpec, ...]:
@@ -44,6 +45,8 @@ def deal_properties(external_id_property: str) -> tuple[PropertySpec, ...]:
         PropertySpec("plg_score", "PLG score", type="number", field_type="number"),
         PropertySpec("plg_tier", "PLG tier", type="number", field_type="number"),
         PropertySpec("plg_plan", "PLG plan"),
+        PropertySpec("plg_segment", "PLG segment"),
+        PropertySpec("plg_approach", "PLG suggested approach", field_type="textarea"),
         *(
             PropertySpec(name, label, type="bool", field_type="booleancheckbox", options=YES_NO)
             if key == "sla_met"

@@ -65,7 +65,8 @@ USAGE_FIELDS = (
     "Plg_Score__c",
     "Plg_Tier__c",
     "Plg_Plan__c",
-    "Amount",
+    "Plg_Segment__c",
+    "Plg_Approach__c",
 )
 SHORT_WAIT_S = 2.0  # longer waits belong to Temporal's retry policy, not to this process
 OWNERS_TTL_S = 300.0
@@ -83,17 +84,17 @@ def _wait(state: tenacity.RetryCallState) -> float:
 
 
 def _usage_fields(draft: OpportunityDraft) -> dict[str, Any]:
-    fields: dict[str, Any] = {
+    """Written on create, on update and by the refresh: Salesforce's values stay current."""
+    return {
         "Plg_Trigger__c": draft.trigger,
         "Plg_Triggers__c": ";".join(draft.triggers)[:255],
         "Plg_Evidence__c": "\n".join(draft.evidence),
         "Plg_Score__c": round(draft.score, 2),
         "Plg_Tier__c": draft.tier,
         "Plg_Plan__c": draft.plan or "",
+        "Plg_Segment__c": (draft.segment or "")[:40],
+        "Plg_Approach__c": (draft.approach or "")[:32768],
     }
-    if draft.amount is not None:
-        fields["Amount"] = round(draft.amount, 2)
-    return fields
 
 
 def _changed(current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
@@ -367,7 +368,15 @@ class SalesforceCrm:
 
     def upsert_opportunity(self, draft: OpportunityDraft) -> OpportunityRef:
         """Upserted by external id with sObject Collections: the handoff key travels in the
-        body, never in the URL path (it contains slashes)."""
+        body, never in the URL path (it contains slashes). One the handoff already has is
+        updated by Id in one call, with its owner, account id and usage fields only: the
+        stage, close date, name and amount stay as sales set them. Gone from Salesforce
+        (deleted, merged away): upserted anew."""
+        if draft.existing_id:
+            try:
+                return self._update_existing(draft, draft.existing_id)
+            except NotFound:  # 404 NOT_FOUND or ENTITY_IS_DELETED: recreated below
+                pass
         try:
             result = self._upsert_linked(draft, self._account_for(draft))
         except InvalidInput as exc:
@@ -382,6 +391,22 @@ class SalesforceCrm:
         if ref.created:
             self._fresh.remember(ref.id, "")
         return ref
+
+    def _update_existing(self, draft: OpportunityDraft, opportunity_id: str) -> OpportunityRef:
+        fields = {
+            "OwnerId": draft.owner_id,
+            "Plg_Account_Id__c": draft.account_id,
+            **_usage_fields(draft),
+        }
+        try:
+            self._call(
+                lambda sf: sf.Opportunity.update(opportunity_id, fields),
+                record=draft.external_id,
+            )
+        except InvalidInput:
+            self._owners_cache = None
+            raise
+        return OpportunityRef(id=opportunity_id, created=False)
 
     def _upsert_linked(self, draft: OpportunityDraft, account: str) -> dict[str, Any]:
         fields = {**self._opportunity_fields(draft), "AccountId": account}
@@ -446,6 +471,7 @@ class SalesforceCrm:
             "OwnerId": draft.owner_id,
             "Plg_Account_Id__c": draft.account_id,
             **_usage_fields(draft),
+            **({} if draft.amount is None else {"Amount": round(draft.amount, 2)}),
         }
 
     def refresh_opportunities(self, drafts: list[OpportunityDraft]) -> RefreshResult:

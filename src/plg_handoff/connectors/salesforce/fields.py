@@ -35,6 +35,8 @@ def opportunity_fields(external_id_field: str) -> tuple[FieldSpec, ...]:
         FieldSpec("Plg_Score__c", "PLG Score", "Number(6, 2)"),
         FieldSpec("Plg_Tier__c", "PLG Tier", "Number(2, 0)"),
         FieldSpec("Plg_Plan__c", "PLG Plan", "Text(80)"),
+        FieldSpec("Plg_Segment__c", "PLG Segment", "Text(40)"),
+        FieldSpec("Plg_Approach__c", "PLG Suggested Approach", "Long Text Area(32768)"),
         *(
             FieldSpec(name, label, "Checkbox" if key == "sla_met" else "Number(14, 1)")
             for key, (name, label) in FUNNEL_FIELDS.items()

@@ -276,7 +276,7 @@ def _derive(
     object_type: str, properties: dict[str, str], before: Mapping[str, str], now: str
 ) -> None:
     """What HubSpot sets by itself: a task's completion time; the close date of a deal that
-    enters a closed stage without one."""
+    enters a closed(-won or -lost) stage, unless the same write sets it."""
     if object_type == "tasks":
         if properties.get("hs_task_status") != "COMPLETED":
             properties.pop("hs_task_completion_date", None)
@@ -285,7 +285,7 @@ def _derive(
     elif object_type == "deals":
         stage = properties.get("dealstage")
         entered = stage in CLOSED_STAGES and stage != before.get("dealstage")
-        if entered and not properties.get("closedate"):
+        if entered and properties.get("closedate") == before.get("closedate"):
             properties["closedate"] = now
 
 

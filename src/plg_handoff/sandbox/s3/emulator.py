@@ -28,7 +28,7 @@ import contextlib
 import itertools
 import socket
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +44,7 @@ from plg_handoff.http_server import (
     TrackedRequestHandler,
     TrackingHTTPServer,
 )
+from plg_handoff.sandbox.planned import PlannedReplies
 
 from .sigv4 import Keys, verify
 from .store import Bucket, DirectoryBucket, MemoryBucket, StoredObject
@@ -84,12 +85,8 @@ class Call:
     status: int
 
 
-class S3Faults:
+class S3Faults(PlannedReplies[_Reply]):
     """Answers planned for the next requests, in order, before any other check."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._planned: deque[_Reply] = deque()
 
     def slow_down_next(self, n: int, retry_after_s: float | None = None) -> None:
         headers = {} if retry_after_s is None else {"Retry-After": f"{retry_after_s:g}"}
@@ -109,20 +106,6 @@ class S3Faults:
 
     def drop_next(self, n: int) -> None:
         self._plan(n, _Reply(0, drop=True))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._planned.clear()
-
-    def take(self) -> _Reply | None:
-        with self._lock:
-            return self._planned.popleft() if self._planned else None
-
-    def _plan(self, n: int, reply: _Reply) -> None:
-        if n < 0:
-            raise ValueError(f"request count must be >= 0, got {n}")
-        with self._lock:
-            self._planned.extend(reply for _ in range(n))
 
 
 class S3Emulator(ServedEndpoint):

@@ -120,6 +120,8 @@ DEFAULT_CUSTOM_FIELDS: Sequence[FieldDef] = (
     FieldDef("Plg_Score__c", "double", custom=True),
     FieldDef("Plg_Tier__c", "double", custom=True),
     FieldDef("Plg_Plan__c", custom=True, length=80),
+    FieldDef("Plg_Segment__c", custom=True, length=40),
+    FieldDef("Plg_Approach__c", "textarea", custom=True, length=32768),
     FieldDef("Plg_Signal_To_Assigned_S__c", "double", custom=True),
     FieldDef("Plg_Signal_To_Contact_S__c", "double", custom=True),
     FieldDef("Plg_Contact_To_Meeting_S__c", "double", custom=True),

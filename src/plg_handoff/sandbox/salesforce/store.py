@@ -65,6 +65,7 @@ class Store:
             self._schema["Account"][field.name] = field
         self._records: dict[str, dict[str, dict[str, Any]]] = {s: {} for s in self._schema}
         self._counter = itertools.count(1)
+        self._deleted: set[str] = set()  # an update of one answers 404 ENTITY_IS_DELETED
         self.rejections: dict[tuple[str, str], str] = {}
         for user in users:
             self.insert(
@@ -134,7 +135,7 @@ class Store:
             sobject = self.sobject(sobject)
             record = self._records[sobject].get(record_id)
             if record is None:
-                raise not_found()
+                raise self._missing(record_id)
             values = self._validated(sobject, data, creating=False, own_id=record_id)
             before = dict(record)
             record.update(values)
@@ -150,7 +151,13 @@ class Store:
     def delete(self, sobject: str, record_id: str) -> None:
         with self.lock:
             if self._records[self.sobject(sobject)].pop(record_id, None) is None:
-                raise not_found()
+                raise self._missing(record_id)
+            self._deleted.add(record_id)
+
+    def _missing(self, record_id: str) -> ApiError:
+        if record_id in self._deleted:
+            return ApiError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        return not_found()
 
     def ids_where(self, sobject: str, field: str, value: Any) -> list[str]:
         with self.lock:

@@ -28,6 +28,7 @@ from plg_handoff.http_server import (
     TrackedRequestHandler,
     TrackingHTTPServer,
 )
+from plg_handoff.sandbox.planned import PlannedReplies
 
 __all__ = ["ProfilesFaults", "SegmentProfilesEmulator"]
 
@@ -50,12 +51,8 @@ def _error(status: int, code: str, message: str, **headers: str) -> _Reply:
     return _Reply(status, {"error": {"code": code, "message": message}}, headers)
 
 
-class ProfilesFaults:
+class ProfilesFaults(PlannedReplies[_Reply]):
     """Answers planned for the next requests, in order, before any other check."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._planned: deque[_Reply] = deque()
 
     def rate_limit_next(self, n: int, retry_after_s: int = 1) -> None:
         reply = _error(
@@ -67,20 +64,6 @@ class ProfilesFaults:
         if not 500 <= status <= 599:
             raise ValueError(f"fail_next needs a 5xx status, got {status}")
         self._plan(n, _error(status, "internal_error", "Internal Server Error"))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._planned.clear()
-
-    def take(self) -> _Reply | None:
-        with self._lock:
-            return self._planned.popleft() if self._planned else None
-
-    def _plan(self, n: int, reply: _Reply) -> None:
-        if n < 0:
-            raise ValueError(f"request count must be >= 0, got {n}")
-        with self._lock:
-            self._planned.extend(reply for _ in range(n))
 
 
 class _WindowLimiter:

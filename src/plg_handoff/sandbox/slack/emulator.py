@@ -27,6 +27,7 @@ from plg_handoff.http_server import (
     TrackedRequestHandler,
     TrackingHTTPServer,
 )
+from plg_handoff.sandbox.planned import PlannedReplies
 
 __all__ = ["SlackFaults", "SlackMessage", "SlackWebhookEmulator"]
 
@@ -65,12 +66,8 @@ class _Webhook:
     accepted: deque[float] = field(default_factory=deque)
 
 
-class SlackFaults:
+class SlackFaults(PlannedReplies[_Reply]):
     """Answers planned for the next POSTs, in order, before any other check."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._planned: deque[_Reply] = deque()
 
     def rate_limit_next(self, n: int, retry_after_s: int = 1) -> None:
         self._plan(n, _Reply(429, "rate_limited", {"Retry-After": str(retry_after_s)}))
@@ -79,16 +76,6 @@ class SlackFaults:
         if not 500 <= status <= 599:
             raise ValueError(f"fail_next needs a 5xx status, got {status}")
         self._plan(n, _Reply(status, "rollup_error"))
-
-    def take(self) -> _Reply | None:
-        with self._lock:
-            return self._planned.popleft() if self._planned else None
-
-    def _plan(self, n: int, reply: _Reply) -> None:
-        if n < 0:
-            raise ValueError(f"request count must be >= 0, got {n}")
-        with self._lock:
-            self._planned.extend(reply for _ in range(n))
 
 
 class SlackWebhookEmulator(ServedEndpoint):
