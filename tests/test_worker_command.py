@@ -83,7 +83,7 @@ def test_missing_crm_properties_fail_with_the_fix(tmp_path: Path, hubspot: HubSp
     process = run_worker(write_config(tmp_path, "127.0.0.1:1", hubspot.url))
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 2
-    assert "plg_handoff_id" in output and "handoff crm-setup" in output
+    assert "plg_handoff_id" in output and "handoff crm setup" in output
 
 
 async def test_worker_creates_the_schedule_and_stops_on_sigterm(

@@ -73,8 +73,10 @@ async def _worker(path: Path) -> None:
         names = ", ".join(missing)
         raise ConfigError(
             f"crm: the CRM lacks the custom properties the daemon writes: {names}; "
-            "create them with `handoff crm-setup --config FILE`"
+            "create them with `handoff crm setup --config FILE`"
         )
+    # Loaded now, and reloaded in the background from then on: no handoff waits for them.
+    await asyncio.to_thread(crm.list_owners)
     client = await connect(config, secrets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -101,6 +101,7 @@ async def run_dev(options: DevOptions, console: Console) -> None:
         emulator.start(port=options.sandbox_port)
         crm = build_crm(config, secrets)
         created = await asyncio.to_thread(crm.ensure_properties)
+        await asyncio.to_thread(crm.list_owners)  # loaded before the first handoff needs them
         log.info("dev.crm_ready", url=emulator.url, properties_created=created)
         feeder.write_initial()
         feeder.start()

@@ -9,6 +9,7 @@ may have been processed (transport errors, 5xx): the activity's next attempt loo
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -75,7 +76,9 @@ from plg_handoff.connectors.hubspot.properties import (
     deal_properties,
 )
 from plg_handoff.connectors.registry import register
+from plg_handoff.logs import get_logger
 
+log = get_logger(__name__)
 T = TypeVar("T")
 TASK_TO_DEAL = 216  # HubSpot-defined association type id, task -> deal
 SHORT_WAIT_S = 2.0  # longer waits belong to Temporal's retry policy, not to this process
@@ -173,6 +176,8 @@ class HubSpotCrm:
         self._owners_ttl_s = owners_ttl_s
         self._clock = clock
         self._owners_cache: tuple[float, list[Owner]] | None = None
+        self._owners_lock = threading.Lock()
+        self._owners_reloading = False
         # Deals this process created and has not yet created a task for: they have no task,
         # so `find_task` needs no call for them.
         self._fresh_deals: OrderedDict[str, None] = OrderedDict()
@@ -194,15 +199,37 @@ class HubSpotCrm:
             raise
 
     def list_owners(self) -> list[Owner]:
-        """Cached for `owners_ttl_s` (a new handoff's call budget); dropped when HubSpot
-        refuses a deal, e.g. for an owner deactivated since."""
-        now = self._clock()
-        if self._owners_cache is not None and now < self._owners_cache[0]:
-            return list(self._owners_cache[1])
+        """Cached for `owners_ttl_s`; past it the cached list is still answered while one
+        background thread reloads it, so a new handoff never waits for the owners once they
+        were loaded (the worker loads them at start). Dropped when HubSpot refuses a deal, e.g.
+        for an owner deactivated since: the next call then loads them first."""
+        with self._owners_lock:
+            cached = self._owners_cache
+            stale = cached is not None and self._clock() >= cached[0]
+            if stale and not self._owners_reloading:
+                self._owners_reloading = True
+                threading.Thread(
+                    target=self._reload_owners, name="hubspot-owners", daemon=True
+                ).start()
+        if cached is None:
+            return list(self._load_owners())
+        return list(cached[1])
+
+    def _load_owners(self) -> list[Owner]:
         owners = self._fetch_owners()
         if self._owners_ttl_s > 0:
-            self._owners_cache = (now + self._owners_ttl_s, owners)
-        return list(owners)
+            with self._owners_lock:
+                self._owners_cache = (self._clock() + self._owners_ttl_s, owners)
+        return owners
+
+    def _reload_owners(self) -> None:
+        try:
+            self._load_owners()
+        except ConnectorError as exc:  # the stale list serves until a reload gets through
+            log.warning("hubspot.owners_reload_failed", error=str(exc))
+        finally:
+            with self._owners_lock:
+                self._owners_reloading = False
 
     def _fetch_owners(self) -> list[Owner]:
         owners: list[Owner] = []
