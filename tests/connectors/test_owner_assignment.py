@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 import requests
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from plg_handoff import search_attributes as sa
 from plg_handoff.activities.crm import AssignedOwner, AssignOwnerInput, CrmActivities, HandoffFacts
 from plg_handoff.config import Config
 from plg_handoff.connectors.hubspot import HubSpotCrm
@@ -24,6 +26,7 @@ from plg_handoff.domain.usage import AccountTraits
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
 from tests.conftest import TOKEN, make_config
+from tests.support import eventually
 
 MAYA, DANIEL, PRIYA, TOM_ARCHIVED = "1001", "1002", "1003", "1004"
 
@@ -42,6 +45,7 @@ def facts(account_id: str, episode: int = 1, **traits: Any) -> HandoffFacts:
 
 class Assigner:
     def __init__(self, config: Config, crm: HubSpotCrm, env: WorkflowEnvironment) -> None:
+        self.config = config
         self.activities = CrmActivities(crm, env.client, config)
 
     async def __call__(
@@ -176,6 +180,33 @@ async def test_a_full_owner_is_skipped_until_everyone_is_full(assign: Assigner) 
     assert await owner(4) == DANIEL
     # Both at the cap: the least loaded, then least recent, gets it (logged as over capacity).
     assert await owner(5) == MAYA
+
+
+@pytest.mark.parametrize(
+    "assign", [{"owner_pool": [MAYA, DANIEL], "max_open_per_owner": 1}], indirect=True
+)
+async def test_open_handoffs_that_visibility_lists_count_toward_the_cap(
+    assign: Assigner, dev_env: WorkflowEnvironment
+) -> None:
+    """Maya comes first in a fresh rotation, but a running handoff of hers (assigned before,
+    by another worker or as the account's owner) fills her cap of 1."""
+    client, task_queue = dev_env.client, assign.config.temporal.task_queue
+    busy = await client.start_workflow(
+        "HandoffWorkflow",
+        "a stand-in: only its search attributes matter here",
+        id=f"handoff/busy-{uuid.uuid4().hex[:6]}/1",
+        task_queue=task_queue,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.OWNER_ID, MAYA)]),
+    )
+    try:
+        query = (
+            f'WorkflowType="HandoffWorkflow" AND ExecutionStatus="Running"'
+            f' AND TaskQueue="{task_queue}" AND OwnerId="{MAYA}"'
+        )
+        await eventually(lambda: client.count_workflows(query), lambda c: c.count == 1)
+        assert (await assign(facts("acct-v1"))).owner_id == DANIEL
+    finally:
+        await busy.terminate()
 
 
 @pytest.mark.parametrize("assign", [{"owner_pool": [MAYA]}], indirect=True)

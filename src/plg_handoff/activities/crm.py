@@ -224,10 +224,12 @@ class CrmActivities:
         return rule, candidates
 
     async def _open_handoffs(self, candidates: list[str]) -> dict[str, list[str]]:
-        """Running handoff workflows per owner, from Temporal visibility."""
+        """Running handoff workflows per owner of this deployment (its task queue), from
+        Temporal visibility."""
         owners = ", ".join(json.dumps(c) for c in candidates)
         query = (
             f'WorkflowType="{HANDOFF_WORKFLOW}" AND ExecutionStatus="Running"'
+            f' AND TaskQueue="{self._config.temporal.task_queue}"'
             f" AND {sa.OWNER_ID.name} IN ({owners})"
         )
         found: dict[str, list[str]] = {}
