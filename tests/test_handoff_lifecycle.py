@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from plg_handoff import search_attributes as sa
 from plg_handoff.activities.contracts import USAGE_SIGNAL, AccountInput, UsageUpdate
 from plg_handoff.config import Config, load_secrets
+from plg_handoff.connectors.base import Owner
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.sandbox.slack.emulator import SlackWebhookEmulator
@@ -67,6 +68,11 @@ class Running:
     @property
     def client(self) -> Client:
         return self.env.client
+
+    def hubspot_owners(self) -> list[Owner]:
+        return [
+            o for o in build_crm(self.config, load_secrets(self.config)).list_owners() if o.active
+        ]
 
 
 @pytest.fixture
@@ -325,6 +331,17 @@ async def test_disqualify_closes_and_reassign_picks_an_owner(running: Running) -
     assert deal_owner(running, opened.opportunity_id) == moved.owner_id
     with pytest.raises(WorkflowUpdateFailedError):
         await h.execute_update(HandoffWorkflow.reassign, ReassignHandoff("x", moved.owner_id))
+    with pytest.raises(WorkflowUpdateFailedError) as unknown:
+        await h.execute_update(HandoffWorkflow.reassign, ReassignHandoff("typo", "9999"))
+    assert "'9999' is unknown in the CRM" in str(unknown.value.cause)
+    named = next(
+        o for o in running.hubspot_owners() if o.id not in (opened.owner_id, moved.owner_id)
+    )
+    chosen = await h.execute_update(
+        HandoffWorkflow.reassign, ReassignHandoff("the account asked for them", named.id, "ops")
+    )
+    assert (chosen.owner_id, chosen.owner_name) == (named.id, named.name)
+    assert deal_owner(running, opened.opportunity_id) == named.id
     with pytest.raises(WorkflowUpdateFailedError):
         await h.execute_update(HandoffWorkflow.disqualify, DisqualifyHandoff(""))
 

@@ -126,6 +126,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
             usage.pull_usage,
             evaluate.evaluate_account,
             crm_activities.assign_owner,
+            crm_activities.find_owner,
             crm_activities.upsert_opportunity,
             crm_activities.create_owner_task,
             crm_activities.read_follow_up,

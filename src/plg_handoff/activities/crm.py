@@ -61,6 +61,11 @@ class HandoffFacts:
 
 
 @dataclass
+class FindOwnerInput:
+    owner_id: str
+
+
+@dataclass
 class AssignOwnerInput:
     handoff_key: str
     account_id: str
@@ -252,6 +257,20 @@ class CrmActivities:
         )
         owner: str = await handle.execute_update(NEXT_OWNER_UPDATE, request, result_type=str)
         return owner
+
+    @activity.defn(name="find_owner")
+    async def find_owner(self, request: FindOwnerInput) -> AssignedOwner:
+        """An owner an operator named: an active CRM user, or a non-retryable UnknownOwner."""
+        owners = {o.id: o for o in await asyncio.to_thread(self._crm.list_owners)}
+        owner = owners.get(request.owner_id.strip())
+        if owner is None or not owner.active:
+            state = "inactive" if owner is not None else "unknown"
+            raise ApplicationError(
+                f"owner {request.owner_id!r} is {state} in the CRM",
+                type="UnknownOwner",
+                non_retryable=True,
+            )
+        return AssignedOwner(owner.id, owner.name, owner.email, reason="operator")
 
     @activity.defn(name="upsert_opportunity")
     async def upsert_opportunity(self, request: UpsertOpportunityInput) -> UpsertOpportunityResult:

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         AssignedOwner,
         AssignOwnerInput,
         CrmActivities,
+        FindOwnerInput,
         FollowUpInput,
         HandoffFacts,
         OwnerTaskInput,
@@ -442,7 +443,18 @@ class HandoffWorkflow:
                     status.notes.append(f"not reassigned ({reason}): {exc.cause.message}")
                     return False
             else:
-                owner = AssignedOwner(owner_id, owner_id, "")
+                try:
+                    owner = await workflow.execute_activity_method(
+                        CrmActivities.find_owner,
+                        FindOwnerInput(owner_id),
+                        start_to_close_timeout=CRM_CALL_TIMEOUT,
+                        retry_policy=CRM_RETRY,
+                    )
+                except ActivityError as exc:
+                    if not isinstance(exc.cause, ApplicationError) or not exc.cause.non_retryable:
+                        raise
+                    status.notes.append(f"not reassigned ({reason}): {exc.cause.message}")
+                    return False
             if owner.owner_id == current:
                 status.notes.append(f"not reassigned ({reason}): no other owner in the pool")
                 return False
