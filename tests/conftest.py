@@ -40,8 +40,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own (it starts in under a second): a workflow that
+    another test left waiting on a queue nobody polls would otherwise hold its clock."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=TEST_SERVER)
     await sa.register(env.client, "default")
     try:

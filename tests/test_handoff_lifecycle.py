@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,6 @@ class Running:
     config: Config
     hubspot: HubSpotEmulator
     slack: SlackWebhookEmulator
-    opened: list[str] = field(default_factory=list)
 
     @property
     def client(self) -> Client:
@@ -112,11 +111,6 @@ async def running(
     try:
         async with build_worker(skipping_env.client, config, load_secrets(config), crm):
             yield run
-            # Workflows left open on a queue nobody polls would hold the shared server's clock.
-            for account_id in run.opened:
-                for workflow_id in (f"handoff/{account_id}/1", f"account/{account_id}"):
-                    with contextlib.suppress(RPCError):
-                        await skipping_env.client.get_workflow_handle(workflow_id).terminate()
     finally:
         slack.stop()
 
@@ -126,7 +120,6 @@ async def open_handoff(
 ) -> HandoffStatus:
     """Usage at 90 % of the seat limit; returns once the handoff is assigned and followed up
     (a high ARR potential makes it tier 1)."""
-    run.opened.append(account_id)
     await start_account_near_its_seat_limit(
         run.client, run.config.temporal.task_queue, account_id, arr_potential
     )

@@ -15,9 +15,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.activities.contracts import (
+    AccountInput,
     AccountSummary,
+    SnoozeRequest,
+    UsageUpdate,
 )
 from plg_handoff.config import Config, load_secrets
+from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountWorkflow
@@ -61,8 +65,9 @@ async def running(
     )
     crm = build_crm(config, load_secrets(config))
     crm.ensure_properties()
+    run = Running(skipping_env, config, hubspot)
     async with build_worker(skipping_env.client, config, load_secrets(config), crm):
-        yield Running(skipping_env, config, hubspot)
+        yield run
 
 
 async def open_handoff(run: Running, account_id: str) -> HandoffStatus:
@@ -134,9 +139,55 @@ async def test_contact_then_win_are_seen_on_the_polling_cadence(running: Running
     still = await handoff_status(running.client, "handoff/acct-buyer/1")
     assert still is not None and still.stage == "contacted"
     await running.env.sleep(timedelta(hours=2))
-    won = await handoff_status(running.client, "handoff/acct-buyer/1")
+    # The 12h poll's CRM read runs in real time: it may finish just after the sleep returns.
+    won = await eventually(
+        lambda: handoff_status(running.client, "handoff/acct-buyer/1"),
+        lambda s: s is not None and s.stage != "contacted",
+    )
     assert won is not None
     assert won.stage == "won"
     assert won.closed_at is not None
     assert timedelta(0) <= won.closed_at - contacted.contacted_at < timedelta(minutes=1)
     await record_history(running.client, "handoff/acct-buyer/1", "handoff_won")
+
+
+async def test_a_snoozed_account_gets_its_handoff_when_the_snooze_ends(running: Running) -> None:
+    """No new usage arrives while the account is snoozed; the snooze's end alone wakes it."""
+    account = "acct-snoozed"
+    handle = await running.client.start_workflow(
+        AccountWorkflow.run,
+        AccountInput(account),
+        id=f"account/{account}",
+        task_queue=running.config.temporal.task_queue,
+    )
+    snoozed_at = await running.env.get_current_time()
+    await handle.execute_update(
+        AccountWorkflow.snooze, SnoozeRequest(2, "the customer asked for a quiet week")
+    )
+    await handle.signal(
+        AccountWorkflow.usage,
+        UsageUpdate(
+            account,
+            [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
+            AccountTraits(name="Snoozed Inc", plan="team", limits={"seats": 10}),
+        ),
+    )
+    held = await eventually(
+        lambda: account_state(running, account), lambda a: a.last_evaluation is not None
+    )
+    assert held.last_evaluation is not None and held.last_evaluation.hand_off
+    assert held.open_handoff is None and held.held is not None
+
+    await running.env.sleep(timedelta(days=2) - timedelta(hours=1))
+    assert (await account_state(running, account)).open_handoff is None
+    await running.env.sleep(timedelta(hours=2))
+    woken = await eventually(
+        lambda: account_state(running, account), lambda a: a.open_handoff is not None
+    )
+    assert (woken.episode, woken.held) == (1, None)
+    opened = await eventually(
+        lambda: handoff_status(running.client, f"handoff/{account}/1"),
+        lambda s: s is not None and s.stage == "assigned",
+    )
+    assert opened is not None
+    assert opened.signal_at - snoozed_at >= timedelta(days=2)

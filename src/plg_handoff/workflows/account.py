@@ -49,6 +49,9 @@ MAX_SNOOZE_DAYS = 365
 # engine's decision (multiple-signal rule, filters, segment motion) does, operators can hold an
 # account, and an open handoff hears of new evidence.
 PQL_DECISION_PATCH = "pql-decision"
+# Added while accounts were running: a snooze or cool-down ending wakes the account, which is
+# evaluated again then instead of at its next usage change.
+WAKE_AFTER_HOLD_PATCH = "wake-after-hold"
 
 
 @workflow.defn(name=ACCOUNT_WORKFLOW)
@@ -65,9 +68,14 @@ class AccountWorkflow:
             self._state = request.state
         workflow.upsert_search_attributes([sa.ACCOUNT_ID.value_set(self._id)])
         while True:
-            await workflow.wait_condition(
-                lambda: self._state.needs_evaluation or self._should_continue_as_new()
-            )
+            wake_at = self._held_back_until() if workflow.patched(WAKE_AFTER_HOLD_PATCH) else None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._state.needs_evaluation or self._should_continue_as_new(),
+                    timeout=(wake_at - workflow.now()) if wake_at is not None else None,
+                )
+            except TimeoutError:  # the snooze or cool-down that held a handoff back is over
+                self._state.needs_evaluation = True
             if self._state.needs_evaluation:
                 self._state.needs_evaluation = False
                 await self._evaluate()
@@ -241,6 +249,22 @@ class AccountWorkflow:
             "account.handoff_opened",
             extra={"account_id": self._id, "handoff": workflow_id},
         )
+
+    def _held_back_until(self) -> datetime | None:
+        """When the snooze or cool-down that keeps an account the engine hands to sales from
+        getting its handoff ends: the account is evaluated again then, without waiting for new
+        usage. None when nothing is held back."""
+        state, evaluation = self._state, self._state.last_evaluation
+        if evaluation is None or not evaluation.hand_off or state.open_handoff is not None:
+            return None
+        if state.disqualified:
+            return None
+        ends = [
+            datetime.fromisoformat(until)
+            for until in (state.snoozed_until, state.cooldown_until)
+            if until is not None and datetime.fromisoformat(until) > workflow.now()
+        ]
+        return max(ends) if ends else None
 
     def _cooling_down(self) -> bool:
         until = self._state.cooldown_until
