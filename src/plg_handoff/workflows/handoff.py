@@ -417,44 +417,46 @@ class HandoffWorkflow:
         workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])
         self._publish()
 
+    async def _next_owner(self, facts: HandoffFacts, owner_id: str | None) -> AssignedOwner:
+        """The owner an operator named (looked up in the CRM), or the pool's next one who has
+        not had this handoff; a non-retryable activity error when there is none."""
+        if owner_id is not None:
+            named: AssignedOwner = await workflow.execute_activity_method(
+                CrmActivities.find_owner,
+                FindOwnerInput(owner_id),
+                start_to_close_timeout=CRM_CALL_TIMEOUT,
+                retry_policy=CRM_RETRY,
+            )
+            return named
+        status = self._require_status()
+        current = status.owner_id
+        pooled: AssignedOwner = await workflow.execute_activity_method(
+            CrmActivities.assign_owner,
+            AssignOwnerInput(
+                facts.handoff_key,
+                facts.account_id,
+                facts=facts,
+                exclude=[*status.previous_owners, *([current] if current else [])],
+                round=len(status.previous_owners) + 1,
+            ),
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            retry_policy=CRM_RETRY,
+        )
+        return pooled
+
     async def _reassign(self, facts: HandoffFacts, owner_id: str | None, reason: str) -> bool:
         """Opportunity and a task for another owner: `owner_id`, or the pool's next one who
         has not had this handoff. False when the pool has nobody else."""
         status = self._require_status()
         async with self._owner_lock:
             current = status.owner_id
-            if owner_id is None:
-                try:
-                    owner = await workflow.execute_activity_method(
-                        CrmActivities.assign_owner,
-                        AssignOwnerInput(
-                            facts.handoff_key,
-                            facts.account_id,
-                            facts=facts,
-                            exclude=[*status.previous_owners, *([current] if current else [])],
-                            round=len(status.previous_owners) + 1,
-                        ),
-                        start_to_close_timeout=CRM_CALL_TIMEOUT,
-                        retry_policy=CRM_RETRY,
-                    )
-                except ActivityError as exc:
-                    if not isinstance(exc.cause, ApplicationError) or not exc.cause.non_retryable:
-                        raise
-                    status.notes.append(f"not reassigned ({reason}): {exc.cause.message}")
-                    return False
-            else:
-                try:
-                    owner = await workflow.execute_activity_method(
-                        CrmActivities.find_owner,
-                        FindOwnerInput(owner_id),
-                        start_to_close_timeout=CRM_CALL_TIMEOUT,
-                        retry_policy=CRM_RETRY,
-                    )
-                except ActivityError as exc:
-                    if not isinstance(exc.cause, ApplicationError) or not exc.cause.non_retryable:
-                        raise
-                    status.notes.append(f"not reassigned ({reason}): {exc.cause.message}")
-                    return False
+            try:
+                owner = await self._next_owner(facts, owner_id)
+            except ActivityError as exc:
+                if not isinstance(exc.cause, ApplicationError) or not exc.cause.non_retryable:
+                    raise
+                status.notes.append(f"not reassigned ({reason}): {exc.cause.message}")
+                return False
             if owner.owner_id == current:
                 status.notes.append(f"not reassigned ({reason}): no other owner in the pool")
                 return False
