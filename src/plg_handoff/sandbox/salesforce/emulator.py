@@ -467,42 +467,7 @@ class SalesforceEmulator(ServedEndpoint):
 
     # sObject Collections -----------------------------------------------------------------
     def _collection(self, method: str, version: float, body: Any) -> Reply:
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            raise ApiError(400, "JSON_PARSER_ERROR", "expected {allOrNone, records: [...]}")
-        records: list[Any] = body["records"]
-        if len(records) > COLLECTION_LIMIT:
-            raise ApiError(
-                400,
-                "EXCEEDED_ID_LIMIT",
-                f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records into"
-                " this call",
-            )
-        all_or_none = bool(body.get("allOrNone"))
-        with self.store.lock:
-            snapshot = {s: self.store.records(s) for s in ("Account", "Opportunity", "Task")}
-            results: list[dict[str, Any]] = []
-            for record in records:
-                results.append(self._collection_one(method, record))
-            if all_or_none and not all(r["success"] for r in results):
-                self._restore(snapshot)
-                results = [
-                    r
-                    if not r["success"]
-                    else {
-                        "id": None,
-                        "success": False,
-                        "errors": [
-                            {
-                                "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                                "message": "Record rolled back because not all records were"
-                                " valid and the request was using AllOrNone header",
-                                "fields": [],
-                            }
-                        ],
-                    }
-                    for r in results
-                ]
-        return Reply(200, results)
+        return self._each_record(body, lambda record: self._collection_one(method, record))
 
     def _collection_upsert(
         self, version: float, sobject_name: str, field_name: str, body: Any
@@ -513,6 +478,13 @@ class SalesforceEmulator(ServedEndpoint):
             raise not_found()
         sobject = self.store.sobject(sobject_name)
         field_def = self._external_id_field(sobject, field_name)
+        return self._each_record(
+            body, lambda record: self._upsert_one(sobject, field_def.name, record)
+        )
+
+    def _each_record(self, body: Any, write: Callable[[Any], dict[str, Any]]) -> Reply:
+        """An sObject Collections request: at most COLLECTION_LIMIT records, one result each in
+        order; with allOrNone, one failure rolls every record back."""
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise ApiError(400, "JSON_PARSER_ERROR", "expected {allOrNone, records: [...]}")
         records: list[Any] = body["records"]
@@ -525,7 +497,7 @@ class SalesforceEmulator(ServedEndpoint):
             )
         with self.store.lock:
             snapshot = {s: self.store.records(s) for s in ("Account", "Opportunity", "Task")}
-            results = [self._upsert_one(sobject, field_def.name, r) for r in records]
+            results = [write(record) for record in records]
             if bool(body.get("allOrNone")) and not all(r["success"] for r in results):
                 self._restore(snapshot)
                 results = [r if not r["success"] else _rolled_back() for r in results]
