@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import pytest
@@ -20,7 +21,7 @@ from plg_handoff.connectors.base import (
     RefreshResult,
     TaskSpec,
 )
-from plg_handoff.connectors.errors import InvalidInput, RateLimited
+from plg_handoff.connectors.errors import ConnectorError, InvalidInput, RateLimited
 
 NEW_HANDOFF_MAX_CALLS = 4  # account lookup, (account create,) upsert, (link,) task create
 
@@ -110,6 +111,20 @@ class CrmHarness(Protocol):
 
     def delete_opportunity(self, opportunity_id: str) -> None:
         """Deleted (or merged away) in the CRM."""
+        ...
+
+    def worker_crm(self) -> CrmConnector:
+        """A new connector to the same CRM, as a freshly started worker builds it (nothing
+        cached), with a timeout short enough that a slow answer fails the call."""
+        ...
+
+    def random_faults(self, rate: float, seed: int) -> None:
+        """From now on this fraction of API requests fails the vendor's way (rate limits,
+        5xx, slow answers); `clear_faults` stops it."""
+        ...
+
+    def faults_injected(self) -> int:
+        """Requests the emulator failed on purpose so far."""
         ...
 
 
@@ -445,6 +460,63 @@ class CrmConformance:
         stored = harness.record(opportunity)
         assert (stored["segment"], stored["approach"]) == ("enterprise", "Bring in the AE.")
         assert stored["amount"] == pytest.approx(50_000.0)
+
+    def test_every_handoff_lands_exactly_once_under_20_percent_faults(
+        self, harness: CrmHarness
+    ) -> None:
+        """What the handoff's activities do, each retried as Temporal retries it (retryable
+        errors only; every third attempt on a new worker), with a fifth of the requests failing:
+        one account per product account, one opportunity per handoff, one task on each."""
+        accounts, episodes = 6, 2
+        worker = [harness.worker_crm()]
+
+        def retried(step: Callable[[CrmConnector], str]) -> str:
+            for attempt in range(60):
+                if attempt % 3 == 2:
+                    worker[0] = harness.worker_crm()
+                try:
+                    return step(worker[0])
+                except ConnectorError as exc:
+                    if not exc.retryable:
+                        raise
+            raise AssertionError("the activity never succeeded")
+
+        def assign(crm: CrmConnector, account: str) -> str:
+            crm.find_account(account, (f"{account}.example",))
+            return crm.list_owners()[0].id
+
+        def upsert(crm: CrmConnector, handoff: OpportunityDraft) -> str:
+            return crm.upsert_opportunity(handoff).id
+
+        def task(crm: CrmConnector, opportunity: str, owner: str) -> str:
+            return crm.find_task(opportunity, owner) or crm.create_task(
+                task_spec(opportunity, owner)
+            )
+
+        harness.random_faults(0.2, seed=7)
+        landed: dict[str, tuple[str, str]] = {}  # handoff key -> (account, opportunity)
+        for episode in range(1, episodes + 1):
+            for n in range(accounts):
+                account = f"acct-fault-{n}"
+                owner = retried(partial(assign, account=account))
+                handoff = draft(
+                    f"handoff/{account}/{episode}",
+                    owner,
+                    account_id=account,
+                    account_name=f"Fault {n}",
+                    domains=(f"{account}.example",),
+                )
+                opportunity = retried(partial(upsert, handoff=handoff))
+                retried(partial(task, opportunity=opportunity, owner=owner))
+                landed[handoff.external_id] = (account, opportunity)
+        harness.clear_faults()
+
+        assert harness.faults_injected() > 0
+        for key, (account, opportunity) in landed.items():
+            assert harness.opportunities(key) == [opportunity], key
+            assert len(harness.tasks_on(opportunity)) == 1, key
+            (account_ref,) = harness.accounts_with(account)
+            assert harness.account_of(opportunity) == account_ref, key
 
 
 def _days_from_today(iso_date: str) -> int:

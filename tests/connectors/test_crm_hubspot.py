@@ -77,6 +77,15 @@ class HubSpotHarness:
     def clear_faults(self) -> None:
         self.emulator.faults.clear()
 
+    def worker_crm(self) -> CrmConnector:
+        return connect(self.emulator)
+
+    def random_faults(self, rate: float, seed: int) -> None:
+        self.emulator.faults.fail_randomly(rate, seed=seed)
+
+    def faults_injected(self) -> int:
+        return self.emulator.faults.injected
+
     def refuse_trigger_field(self, message: str) -> None:
         self.emulator.faults.reject_property("deals", "plg_trigger", message)
 

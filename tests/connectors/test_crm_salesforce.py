@@ -81,6 +81,15 @@ class SalesforceHarness:
     def clear_faults(self) -> None:
         self.emulator.faults.clear()
 
+    def worker_crm(self) -> CrmConnector:
+        return connect(self.emulator, timeout="0.25s")
+
+    def random_faults(self, rate: float, seed: int) -> None:
+        self.emulator.faults.random_faults(rate, seed=seed, slow_s=0.4)
+
+    def faults_injected(self) -> int:
+        return sum(1 for call in self.emulator.api_calls() if call.status in (403, 503))
+
     def refuse_trigger_field(self, message: str) -> None:
         self.emulator.faults.reject_field("Opportunity", "Plg_Trigger__c", message)
 

@@ -39,6 +39,7 @@ class FaultPlan:
         self._random_rate = 0.0
         self._random_statuses: tuple[int, ...] = ()
         self._rng = random.Random(0)
+        self.injected = 0  # failures answered so far, planned or random
 
     def rate_limit_next(self, n: int, retry_after_s: int = 1) -> None:
         _check_count(n)
@@ -94,12 +95,14 @@ class FaultPlan:
 
     def take_failure(self) -> InjectedFailure | None:
         with self._lock:
+            failure = None
             if self._failures:
-                return self._failures.popleft()
-            if self._random_statuses and self._rng.random() < self._random_rate:
+                failure = self._failures.popleft()
+            elif self._random_statuses and self._rng.random() < self._random_rate:
                 status = self._rng.choice(self._random_statuses)
-                return InjectedFailure(status, 1 if status == 429 else 0)
-            return None
+                failure = InjectedFailure(status, 1 if status == 429 else 0)
+            self.injected += failure is not None
+            return failure
 
     def rejection(self, object_type: str, property_name: str) -> str | None:
         with self._lock:
