@@ -51,6 +51,14 @@ class TrackedRequestHandler(BaseHTTPRequestHandler):
         self.server.track(self.connection, open_=False)
         super().finish()
 
+    def content_length(self) -> int:
+        return int(self.headers.get("Content-Length") or 0)
+
+    def read_body(self) -> bytes:
+        """The request's body: Content-Length bytes, none without the header."""
+        length = self.content_length()
+        return self.rfile.read(length) if length > 0 else b""
+
 
 class ServerThread:
     """Serves one server in a daemon thread: `start` returns its base URL; `stop` shuts it

@@ -98,11 +98,10 @@ class _Handler(TrackedRequestHandler):
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if self.content_length() > MAX_BODY:
             self._answer(413, b"too large")
             return
-        body = self.rfile.read(length)
+        body = self.read_body()
         receiver = self.server.receiver
         if path == HUBSPOT_PATH and receiver.settings.hubspot:
             self._hubspot(receiver, body)

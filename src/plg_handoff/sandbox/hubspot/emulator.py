@@ -158,8 +158,7 @@ class _Handler(TrackedRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw_body = self.rfile.read(length) if length > 0 else b""
+        raw_body = self.read_body()
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         response = self._sandbox.emulator.respond(

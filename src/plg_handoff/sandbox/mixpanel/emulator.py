@@ -287,8 +287,7 @@ class _Handler(TrackedRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self.read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
         reply = self._sandbox.emulator.handle(self.command, self.path, headers, body)
         try:

@@ -417,8 +417,7 @@ class _Handler(TrackedRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self.read_body()
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             name = name.lower()

@@ -230,11 +230,10 @@ class _Handler(TrackedRequestHandler):
 
     def do_POST(self) -> None:
         emulator = cast(_Server, self.server).emulator
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if self.content_length() > MAX_BODY:
             self._write(_Reply(400, "invalid_payload"))
             return
-        body = self.rfile.read(length)
+        body = self.read_body()
         content_type = self.headers.get("Content-Type") or "application/json"
         self._write(emulator.handle_post(self.path, content_type, body))
 
