@@ -27,8 +27,8 @@ from plg_handoff.domain.triggers.feature import (
 from plg_handoff.domain.triggers.registry import Signal
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.domain.view import AccountView
+from tests.unit.triggers_support import TODAY, ago, check_trigger
 
-TODAY = date(2024, 5, 10)
 FREE = AccountTraits(name="Acme", plan="free")
 FEATURE_TRIGGERS = (
     "premium_feature_interest",
@@ -37,10 +37,6 @@ FEATURE_TRIGGERS = (
     "feature_vote",
     "enterprise_exploration",
 )
-
-
-def ago(n: int) -> str:
-    return (TODAY - timedelta(days=n)).isoformat()
 
 
 def on(days_ago: int, events: dict[str, int] | None = None, /, **metrics: int) -> DayRollup:
@@ -65,8 +61,7 @@ def check(
     traits: AccountTraits = FREE,
     today: date = TODAY,
 ) -> Signal | None:
-    view = AccountView.of("acme", traits, days, today)
-    return TRIGGERS[name].check(view, getattr(RuleSet(), name) if rule is None else rule)
+    return check_trigger(name, days, rule, traits, today)
 
 
 # --- premium_feature_interest ---------------------------------------------------------------

@@ -5,7 +5,7 @@ webhook_configured: boundaries, evidence, `fired_on`, the rules' validation, and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
@@ -25,12 +25,7 @@ from plg_handoff.domain.triggers.integration import (
 from plg_handoff.domain.triggers.registry import TRIGGERS, Signal
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.domain.view import AccountView
-
-TODAY = date(2024, 5, 10)
-
-
-def ago(days: int) -> str:
-    return (TODAY - timedelta(days=days)).isoformat()
+from tests.unit.triggers_support import TODAY, ago, fired_on
 
 
 def view_of(days: Sequence[DayRollup], today: date = TODAY) -> AccountView:
@@ -44,10 +39,6 @@ def check(name: str, days: Sequence[DayRollup], rule: TriggerRule) -> Signal | N
         assert signal.fired_on <= view.today.isoformat()
         assert signal.evidence
     return signal
-
-
-def fired_on(signal: Signal | None) -> str | None:
-    return signal.fired_on if signal else None
 
 
 def metric_on(name: str, counts: Mapping[int, int]) -> list[DayRollup]:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from plg_handoff.domain.engine import TRIGGERS, evaluate
+from plg_handoff.domain.engine import evaluate
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.ruleset import RuleSet
 from plg_handoff.domain.triggers.registry import Signal
@@ -23,15 +23,10 @@ from plg_handoff.domain.triggers.team import (
     MultiUserRule,
 )
 from plg_handoff.domain.usage import AccountTraits, DayRollup
-from plg_handoff.domain.view import AccountView
+from tests.unit.triggers_support import TODAY, ago, check_trigger, fired_on
 
-TODAY = date(2024, 5, 10)
 TRAITS = AccountTraits(name="Acme", plan="team")
 TEAM_TRIGGERS = ("multi_user", "cross_department", "admin_role", "invite_velocity")
-
-
-def ago(n: int) -> str:
-    return (TODAY - timedelta(days=n)).isoformat()
 
 
 def on(
@@ -52,12 +47,7 @@ def check(
     rule: TriggerRule | None = None,
     today: date = TODAY,
 ) -> Signal | None:
-    view = AccountView.of("acme", TRAITS, days, today)
-    return TRIGGERS[name].check(view, getattr(RuleSet(), name) if rule is None else rule)
-
-
-def fired_on(signal: Signal | None) -> str | None:
-    return signal.fired_on if signal is not None else None
+    return check_trigger(name, days, rule, TRAITS, today)
 
 
 # --- multi_user -----------------------------------------------------------------------------

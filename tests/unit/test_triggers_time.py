@@ -24,15 +24,11 @@ from plg_handoff.domain.triggers.time_based import (
 )
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.domain.view import AccountView
+from tests.unit.triggers_support import TODAY, ago, check_trigger, fired_on
 
-TODAY = date(2024, 5, 10)
 TEAM = AccountTraits(name="Acme", plan="team")
 FREE = AccountTraits(name="Acme", plan="free")
 TIME_TRIGGERS = ("daily_active_streak", "feature_ritual", "onboarding_return", "long_term_free")
-
-
-def ago(n: int) -> str:
-    return (TODAY - timedelta(days=n)).isoformat()
 
 
 def on(
@@ -57,12 +53,7 @@ def check(
     traits: AccountTraits = TEAM,
     today: date = TODAY,
 ) -> Signal | None:
-    view = AccountView.of("acme", traits, days, today)
-    return TRIGGERS[name].check(view, getattr(RuleSet(), name) if rule is None else rule)
-
-
-def fired_on(signal: Signal | None) -> str | None:
-    return signal.fired_on if signal is not None else None
+    return check_trigger(name, days, rule, traits, today)
 
 
 # --- daily_active_streak --------------------------------------------------------------------

@@ -29,13 +29,9 @@ from plg_handoff.domain.triggers.volume import (
 )
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.domain.view import AccountView
+from tests.unit.triggers_support import TODAY, ago
 
-TODAY = date(2024, 5, 10)
 NAN, INF = float("nan"), float("inf")
-
-
-def ago(days: int, today: date = TODAY) -> str:
-    return (today - timedelta(days=days)).isoformat()
 
 
 def view_of(
