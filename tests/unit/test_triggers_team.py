@@ -12,9 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from plg_handoff.domain.engine import evaluate
 from plg_handoff.domain.rules import TriggerRule
-from plg_handoff.domain.ruleset import RuleSet
 from plg_handoff.domain.triggers.registry import Signal
 from plg_handoff.domain.triggers.team import (
     AdminRoleRule,
@@ -23,7 +21,14 @@ from plg_handoff.domain.triggers.team import (
     MultiUserRule,
 )
 from plg_handoff.domain.usage import AccountTraits, DayRollup
-from tests.unit.triggers_support import TODAY, ago, check_trigger, fired_on
+from tests.unit.triggers_support import (
+    TODAY,
+    ago,
+    assert_engine_fires_it_and_disabling_stops_it,
+    assert_thresholds_described,
+    check_trigger,
+    fired_on,
+)
 
 TRAITS = AccountTraits(name="Acme", plan="team")
 TEAM_TRIGGERS = ("multi_user", "cross_department", "admin_role", "invite_velocity")
@@ -320,23 +325,12 @@ FIRING_DAYS: dict[str, list[DayRollup]] = {
 
 @pytest.mark.parametrize("name", TEAM_TRIGGERS)
 def test_engine_fires_and_disabled_rule_does_not(name: str) -> None:
-    fired = evaluate("acme", TRAITS, FIRING_DAYS[name], RuleSet(), TODAY).fired
-    mine = [f for f in fired if f.trigger == name]
-    assert len(mine) == 1
-    assert mine[0].category == "team"
-    assert mine[0].fired_on == ago(0)
-    off = RuleSet.model_validate({name: {"enabled": False}})
-    again = evaluate("acme", TRAITS, FIRING_DAYS[name], off, TODAY).fired
-    assert name not in {f.trigger for f in again}
+    assert_engine_fires_it_and_disabling_stops_it(name, "team", TRAITS, FIRING_DAYS[name])
 
 
 @pytest.mark.parametrize("name", TEAM_TRIGGERS)
 def test_rule_thresholds_are_described(name: str) -> None:
-    rule_class = type(getattr(RuleSet(), name))
-    own = set(rule_class.model_fields) - {"enabled", "conversion", "tier"}
-    assert own
-    for field in own:
-        assert rule_class.model_fields[field].description, field
+    assert_thresholds_described(name)
 
 
 # --- properties -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from plg_handoff.domain.engine import TRIGGERS, evaluate
+from plg_handoff.domain.engine import TRIGGERS
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.ruleset import RuleSet
 from plg_handoff.domain.triggers.registry import Signal
@@ -24,7 +24,14 @@ from plg_handoff.domain.triggers.time_based import (
 )
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.domain.view import AccountView
-from tests.unit.triggers_support import TODAY, ago, check_trigger, fired_on
+from tests.unit.triggers_support import (
+    TODAY,
+    ago,
+    assert_engine_fires_it_and_disabling_stops_it,
+    assert_thresholds_described,
+    check_trigger,
+    fired_on,
+)
 
 TEAM = AccountTraits(name="Acme", plan="team")
 FREE = AccountTraits(name="Acme", plan="free")
@@ -394,23 +401,12 @@ FIRING: dict[str, tuple[AccountTraits, list[DayRollup]]] = {
 
 @pytest.mark.parametrize("name", TIME_TRIGGERS)
 def test_engine_fires_and_disabled_rule_does_not(name: str) -> None:
-    traits, days = FIRING[name]
-    fired = evaluate("acme", traits, days, RuleSet(), TODAY).fired
-    mine = [f for f in fired if f.trigger == name]
-    assert len(mine) == 1
-    assert mine[0].category == "time"
-    assert mine[0].fired_on == ago(0)
-    off = RuleSet.model_validate({name: {"enabled": False}})
-    assert name not in {f.trigger for f in evaluate("acme", traits, days, off, TODAY).fired}
+    assert_engine_fires_it_and_disabling_stops_it(name, "time", *FIRING[name])
 
 
 @pytest.mark.parametrize("name", TIME_TRIGGERS)
 def test_rule_thresholds_are_described(name: str) -> None:
-    rule_class = type(getattr(RuleSet(), name))
-    own = set(rule_class.model_fields) - {"enabled", "conversion", "tier"}
-    assert own
-    for field in own:
-        assert rule_class.model_fields[field].description, field
+    assert_thresholds_described(name)
 
 
 # --- properties -----------------------------------------------------------------------------
