@@ -25,19 +25,46 @@ times = st.sampled_from(
     [NOW - 3600, NOW - 86_400, NOW - 5 * 86_400, (NOW - 60) * 1000, NOW + 3 * 86_400, 5, 1.7e9,
      float(NOW - 7200) + 0.9, str(NOW - 100), " 1763890000 ", "soon", "nan", True, None, MISSING]
 )  # fmt: skip
-ids = st.sampled_from(["u1", "u2", "", 7, 0, 1.5, True, None, MISSING])
+ids = st.sampled_from(["u1", "u2", 'u"3', "ü", "", 7, 0, 1.5, True, None, MISSING])
 accounts = st.sampled_from(
     ["a", "b", 3, "", True, None, ["a", "b"], ["a", "a"], [1, "", False], [], {"x": 1}, MISSING]
 )
-insert_ids = st.sampled_from(["i1", "i2", "i3", "", 0, 9, True, None, MISSING])
+insert_ids = st.sampled_from(["i1", "i2", "i3", 'i"4', "", 0, 9, True, None, MISSING])
 gauges = st.sampled_from([4, 9.5, "12", " 7 ", "1e1", "abc", "inf", "nan", True, None, MISSING])
 names = st.sampled_from(["Report Viewed", "Invite Sent", "Checkout Viewed", "", 5, None, MISSING])
 KNOWN_EVENTS = ("Report Viewed", "Invite Sent")  # "Checkout Viewed" is quarantined as unknown
-# Properties the metrics below read, with values of every JSON type each test must tell apart.
+# Properties the metrics below read, with values of every JSON type each test must tell apart,
+# strings JSON escapes (quotes, backslashes, control characters) and integers out of range.
 METRIC_PROPERTIES = {
-    "department": ["eng", "sales", "Ünïcode", "", 5, 0, True, None, MISSING],
-    "path": ["/pricing", "/app/pricing?x=1", "/enterprise", "/home", 3, None, MISSING],
-    "user_agent": ["Googlebot/2.1", "Mozilla/5.0", "", None, MISSING],
+    "department": [
+        "eng",
+        "sales",
+        "Ünïcode",
+        'a"b',
+        "tab\tx\\",
+        "",
+        5,
+        0,
+        -5,
+        2.5,
+        2**64 - 1,
+        2**80,
+        True,
+        None,
+        MISSING,
+    ],
+    "path": [
+        "/pricing",
+        "/app/pricing?x=1",
+        "/enterprise",
+        "/home",
+        '/pri"cing',
+        "/x\n/pricing",
+        3,
+        None,
+        MISSING,
+    ],
+    "user_agent": ["Googlebot/2.1", "Mozilla/5.0", 'x"bot', "", None, MISSING],
     "scheduled": [True, False, "true", 1, None, MISSING],
     "rows": [10_000, 9_999, 1e5, "20000", True, None, MISSING],
     "status": [429, "429", 429.0, True, 7, MISSING],
@@ -63,6 +90,12 @@ METRICS = {
     ),
     "rate_limited": MetricDefinition(
         kind="count", where=(Condition(property="status", one_of=(429, "429x")),)
+    ),
+    "quoted_department": MetricDefinition(
+        kind="count", where=(Condition(property="department", one_of=('a"b', "eng", 5)),)
+    ),
+    "quote_in_path": MetricDefinition(
+        kind="count", where=(Condition(property="path", contains=('"c',)),)
     ),
     "with_department": MetricDefinition(
         kind="count", where=(Condition(property="department", exists=True),)
@@ -220,8 +253,8 @@ def clean_lines(draw: st.DrawFn) -> str:
         {
             "time": draw(st.sampled_from([NOW - 3600, NOW - 86_400, (NOW - 60) * 1000, 1.7e9,
                                           NOW - 5 * 86_400, float(NOW - 7200) + 0.9])),
-            "distinct_id": draw(st.sampled_from(["u1", "u2", 7])),
-            "account_id": draw(st.sampled_from(["a", "b", 3])),
+            "distinct_id": draw(st.sampled_from(["u1", "u2", 'u"3', "ü", 7])),
+            "account_id": draw(st.sampled_from(["a", "b", "c\\d", 3])),
             "$insert_id": draw(insert_ids),
             "seats_used": draw(gauges),
             **draw(metric_properties),

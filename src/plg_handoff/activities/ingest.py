@@ -19,7 +19,14 @@ from pathlib import Path
 
 import duckdb
 
-from plg_handoff.activities.metric_sql import MetricSql, sql_string, typed_columns
+from plg_handoff.activities.metric_sql import (
+    MetricSql,
+    id_text,
+    is_string,
+    json_number,
+    sql_string,
+    string_text,
+)
 from plg_handoff.connectors.base import Quarantined
 from plg_handoff.connectors.mixpanel_shape import (
     EARLIEST_EVENT,
@@ -111,19 +118,18 @@ def _is_known(event: str, known_events: tuple[str, ...] | None) -> str:
     return f"coalesce({event} IN ({', '.join(map(sql_string, known_events)) or 'NULL'}), false)"
 
 
-_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
-_ID_TYPES = "('BIGINT', 'UBIGINT')"
-
-
-def _as_number(json_value: str) -> str:
+def _gauge_number(json_text: str) -> str:
     """A JSON number, or a string holding one, as DOUBLE (as `domain.rollup._number` reads
-    gauges); anything else, NaN and infinities included, is NULL."""
-    number = (
-        f"CASE WHEN json_type({json_value}) IN {_NUMBER_TYPES} THEN {json_value}::DOUBLE "
-        f"WHEN json_type({json_value}) = 'VARCHAR' "
-        f"THEN TRY_CAST(trim({json_value}->>'$') AS DOUBLE) END"
+    gauges); anything else is NULL. NaN and infinities are left to the aggregates, which keep
+    finite values only."""
+    return (
+        f"CASE WHEN {is_string(json_text)} THEN TRY_CAST(trim({json_text}->>'$') AS DOUBLE)"
+        f" ELSE {json_number(json_text)} END"
     )
-    return f"CASE WHEN isfinite({number}) THEN {number} END"
+
+
+def _finite_max(column: str) -> str:
+    return f"max({column}) FILTER (WHERE isfinite({column}))"
 
 
 def _fast_path(
@@ -152,67 +158,76 @@ def _fast_path(
     struct = ", ".join(f'"{name.replace(chr(34), chr(34) * 2)}" JSON' for name in fields)
     columns = {"event": "JSON", "properties": f"STRUCT({struct})"}
 
-    def prop(name: str) -> str:
-        return 'properties."' + name.replace('"', '""') + '"'
+    column_of = {name: f"f_{index}" for index, name in enumerate(fields)}
+    prop = column_of.__getitem__
+    # Each property's JSON text as VARCHAR, once: slicing or `contains` on the JSON type would
+    # act on the JSON value, and each reference to a struct field would extract it again.
+    unpacked = "".join(
+        f', properties."{name.replace(chr(34), chr(34) * 2)}"::VARCHAR AS {column}'
+        for name, column in column_of.items()
+    )
 
     file_list = ", ".join(sql_string(str(f)) for f in files)
     gauge_select = "".join(
-        f", {_as_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
+        f", {_gauge_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
     )
     column_spec = ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in columns.items())
     day_list = ", ".join(str(_day_number(d)) for d in days)
-    gauge_max = "".join(f", max(g_{i}) AS g_{i}" for i in range(len(gauges)))
-    gauge_carry_typed = "".join(f", g_{i}" for i in range(len(gauges)))
-    # One streaming pass: parse, type, and fold copies of the same event (Mixpanel's dedup
-    # key) into one row; `clean` says whether every line was a plain, valid event.
+    gauge_max = "".join(f", {_finite_max(f'g_{i}')} AS g_{i}" for i in range(len(gauges)))
+    gauge_carry = "".join(f", g_{i}" for i in range(len(gauges)))
+    # Two statements: parse and type each line (streaming), then fold copies of the same
+    # event (Mixpanel's dedup key) into one row. `clean` says whether a line was a plain,
+    # valid event; `copy_hash` finds the copies without a hash table of every key.
     try:
         connection.execute(f"""
-            CREATE TEMP TABLE events AS
-            SELECT account, day, event, user_id, t_sec, insert_id,
-                count(*) AS copies, bool_and(clean) AS clean {gauge_max} {metrics.fold()}
+            CREATE TEMP TABLE event_rows AS
+            SELECT
+                {is_string("ev")} AND ev <> '""' AND isfinite(t_num)
+                    AND user_id IS NOT NULL AND account IS NOT NULL
+                    AND {_is_known("event", known_events)}
+                    AS clean,
+                event, user_id, account, insert_id, t_sec,
+                (t_sec // 86400)::INTEGER AS day,
+                hash(account, event, user_id, t_sec, insert_id) AS copy_hash
+                {gauge_carry} {metrics.row_columns("event", prop)}
             FROM (
-                SELECT
-                    ev_type = 'VARCHAR' AND event <> ''
-                        AND t_type IN {_NUMBER_TYPES} AND isfinite(t_num)
-                        AND (u_type IN {_ID_TYPES} OR (u_type = 'VARCHAR' AND user_id <> ''))
-                        AND (a_type IN {_ID_TYPES} OR (a_type = 'VARCHAR' AND account <> ''))
-                        AND {_is_known("event", known_events)}
-                        AS clean,
-                    event, user_id, account,
-                    CASE WHEN i_type IN {_ID_TYPES} OR (i_type = 'VARCHAR' AND i_text <> '')
-                         THEN i_text ELSE '' END AS insert_id,
+                SELECT *,
+                    {string_text("ev")} AS event,
+                    {json_number(prop("time"))} AS t_num,
                     TRY_CAST(trunc(CASE WHEN t_num > {MS_THRESHOLD}
                         THEN t_num / 1000 ELSE t_num END) AS BIGINT) AS t_sec,
-                    (t_sec // 86400)::INTEGER AS day
-                    {gauge_carry_typed} {metrics.row_columns("event")}
+                    {id_text(prop("distinct_id"))} AS user_id,
+                    {id_text(prop(account_property))} AS account,
+                    coalesce({id_text(prop("$insert_id"))}, '') AS insert_id
+                    {gauge_select}
                 FROM (
-                    SELECT
-                        json_type(event) AS ev_type, event->>'$' AS event,
-                        json_type({prop("time")}) AS t_type,
-                        TRY_CAST({prop("time")} AS DOUBLE) AS t_num,
-                        json_type({prop("distinct_id")}) AS u_type,
-                        {prop("distinct_id")}->>'$' AS user_id,
-                        json_type({prop(account_property)}) AS a_type,
-                        {prop(account_property)}->>'$' AS account,
-                        json_type({prop("$insert_id")}) AS i_type,
-                        {prop("$insert_id")}->>'$' AS i_text
-                        {gauge_select} {typed_columns(metrics.properties, prop)}
+                    SELECT event::VARCHAR AS ev {unpacked}
                     FROM read_ndjson([{file_list}], columns={{{column_spec}}},
                                      format='newline_delimited', ignore_errors=false,
                                      compression='auto', maximum_object_size=4194304)
                 )
             )
-            GROUP BY ALL
         """)
     except duckdb.Error:
         return False  # a line the JSON reader refuses: only the exact path can place it
     (unclean,) = connection.execute(
-        f"""SELECT count(*) FROM events WHERE clean IS NOT TRUE OR t_sec IS NULL
+        f"""SELECT count(*) FROM event_rows WHERE clean IS NOT TRUE OR t_sec IS NULL
             OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}"""
     ).fetchone() or (0,)
     if unclean:
-        connection.execute("DROP TABLE events")
+        connection.execute("DROP TABLE event_rows")
         return False
+    key = "account, day, event, user_id, t_sec, insert_id"
+    connection.execute(f"""
+        CREATE TEMP TABLE copied AS
+        SELECT copy_hash FROM event_rows GROUP BY copy_hash HAVING count(*) > 1;
+        CREATE TEMP VIEW events AS
+        SELECT {key}, 1 AS copies {gauge_carry} {metrics.single()}
+        FROM event_rows WHERE copy_hash NOT IN (SELECT copy_hash FROM copied)
+        UNION ALL
+        SELECT {key}, count(*) AS copies {gauge_max} {metrics.fold()}
+        FROM event_rows WHERE copy_hash IN (SELECT copy_hash FROM copied) GROUP BY {key};
+    """)
     connection.execute(f"""
         CREATE TEMP VIEW kept AS SELECT * FROM events WHERE day IN ({day_list})
     """)
@@ -255,7 +270,10 @@ def _classify_sql(
         for i, column in enumerate(property_column.values())
     )
     gauge_carry = "".join(f", {name}" for name in gauge_names)
-    gauge_typed = "".join(f", {_as_number(name)} AS {name}" for name in gauge_names)
+    gauge_typed = "".join(
+        f", {_gauge_number(f'({name}::VARCHAR)')} AS {name}" for name in gauge_names
+    )
+    property_carry = "".join(f", {column}" for column in property_column.values())
     day_list = ", ".join(str(_day_number(d)) for d in days)
     id_like = (
         "json_type({0}) IN ('BIGINT', 'UBIGINT') "
@@ -325,14 +343,14 @@ def _classify_sql(
         ev->>'$' AS event, t_sec, u_raw->>'$' AS user_id, accounts,
         CASE WHEN {id_like.format("i_raw")} THEN i_raw->>'$' END AS insert_id,
         (t_sec // 86400)::INTEGER AS day
-        {gauge_carry} {typed_columns(metrics.properties, property_column.__getitem__)}
+        {gauge_carry} {property_carry}
     FROM c;
 
     CREATE TEMP TABLE events AS
     SELECT DISTINCT ON (line_no, account)
         line_no, account, event, day, t_sec, user_id, insert_id,
         day IN ({day_list}) AS in_window {gauge_typed}
-        {metrics.row_columns("event")}
+        {metrics.row_columns("event", lambda name: f"{property_column[name]}::VARCHAR")}
     FROM (
         SELECT * EXCLUDE (accounts), unnest(accounts)->>'$' AS account
         FROM parsed WHERE reason IS NULL

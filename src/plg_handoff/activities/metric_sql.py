@@ -1,10 +1,16 @@
 """Metric definitions (`domain.metrics`) as DuckDB SQL, for both ingestion paths.
 
-Each path supplies the event name and, per property, its JSON type and text (`typed_columns`).
-Per event row a metric has a match bit in `mm` or, for `distinct` and `values`, the value of
-a matching row `mv_<k>`; folding the copies of one event keeps `mask`, the OR of their bits
-(any copy matched), and `v_<k>` (the smallest value of a matching copy), the rules
-`domain.rollup.UsageRollup` follows."""
+Each path supplies the event name and each property as JSON text. DuckDB writes every JSON
+value it extracts in one canonical form (yyjson's: no whitespace, `-0` as `0`, a string's
+escapes only for `"`, `\\` and control characters), so most tests compare that text directly
+instead of parsing it again: the string "sso" is exactly `"sso"`, the integer 429 exactly
+`429`. Only text with a backslash is unescaped (`->>'$'`).
+
+Per event row a metric has a match bit in `mm` or, for `distinct` and `values`, the JSON
+text of a matching row's value `mv_<k>`; folding the copies of one event keeps `mask`, the OR
+of their bits (any copy matched), and `v_<k>` (the value of a matching copy whose `id_text` is
+smallest), the rules `domain.rollup.UsageRollup` follows. Values stay JSON text until the
+per-day figures: `id_text` then runs once per distinct text instead of once per event."""
 
 from __future__ import annotations
 
@@ -13,62 +19,89 @@ from dataclasses import dataclass
 
 import duckdb
 
-from plg_handoff.domain.metrics import Condition, MetricDefinition
+from plg_handoff.domain.metrics import MAX_ID, MIN_ID, Condition, MetricDefinition
 from plg_handoff.domain.usage import DayRollup
-
-_INTEGER = "('BIGINT', 'UBIGINT')"
-_NUMBER = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
 
 def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-@dataclass(frozen=True)
-class Typed:
-    """A JSON property as its `json_type` and its text (`->>'$'`), each parsed once a row."""
-
-    type: str
-    text: str
+def _plain(text: str) -> bool:
+    """A string DuckDB writes as JSON without any escape."""
+    return not any(c in '"\\' or ord(c) < 0x20 for c in text)
 
 
-def id_text(value: Typed) -> str:
+def is_string(value: str) -> str:
+    """SQL: the JSON text is a string."""
+    return f"starts_with({value}, '\"')"
+
+
+def string_text(value: str) -> str:
+    """SQL: a JSON string's content (the JSON text of a string without its quotes)."""
+    return f"CASE WHEN contains({value}, '\\') THEN {value}->>'$' ELSE ({value})[2:-2] END"
+
+
+def integer_text(value: str) -> str:
+    """SQL: the JSON text is an integer a JSON engine reads exactly (BIGINT or UBIGINT)."""
+    return (
+        f"(TRY_CAST({value} AS HUGEINT) BETWEEN {MIN_ID} AND {MAX_ID}"
+        f" AND NOT contains({value}, '.') AND NOT contains(lower({value}), 'e'))"
+    )
+
+
+def id_text(value: str) -> str:
     """`domain.metrics.id_text` in SQL: a non-empty string or an integer, as text."""
     return (
-        f"CASE WHEN {value.type} IN {_INTEGER} OR ({value.type} = 'VARCHAR' AND {value.text} <> '')"
-        f" THEN {value.text} END"
+        f"CASE WHEN {is_string(value)} THEN nullif({string_text(value)}, '')"
+        f" WHEN {integer_text(value)} THEN {value} END"
     )
 
 
-def _equals(value: Typed, expected: str | bool | int) -> str:
+def json_number(value: str) -> str:
+    """SQL: a JSON number as DOUBLE (NULL for anything else, NaN included)."""
+    return f"CASE WHEN {value} <> 'NaN' THEN TRY_CAST({value} AS DOUBLE) END"
+
+
+def _json_literal(expected: str | bool | int) -> str:
     if isinstance(expected, bool):
-        return f"({value.type} = 'BOOLEAN' AND {value.text} = '{str(expected).lower()}')"
+        return sql_string(str(expected).lower())
     if isinstance(expected, int):
-        return f"({value.type} IN {_INTEGER} AND TRY_CAST({value.text} AS HUGEINT) = {expected})"
-    return f"({value.type} = 'VARCHAR' AND {value.text} = {sql_string(expected)})"
+        return sql_string(str(expected))
+    return sql_string(f'"{expected}"')
 
 
-def _condition(condition: Condition, value: Typed) -> str:
+def _equals_any(value: str, options: Sequence[str | bool | int]) -> str:
+    """The JSON text equals one of the options: plain strings, booleans and integers compare
+    as canonical text; a string with characters JSON escapes compares unescaped."""
+    literal = [o for o in options if not isinstance(o, str) or _plain(o)]
+    escaped = [o for o in options if isinstance(o, str) and not _plain(o)]
+    tests = [f"{value} IN ({', '.join(map(_json_literal, literal))})"] * bool(literal)
+    tests += [f"({is_string(value)} AND {value}->>'$' = {sql_string(o)})" for o in escaped]
+    return "(" + (" OR ".join(tests) or "false") + ")"
+
+
+def _condition(condition: Condition, value: str) -> str:
     if condition.exists is not None:
-        operator = "<>" if condition.exists else "="
-        return f"(coalesce({value.type}, 'NULL') {operator} 'NULL')"
+        return (
+            f"coalesce({value} <> 'null', false)"
+            if condition.exists
+            else (f"coalesce({value} = 'null', true)")
+        )
     if condition.equals is not None:
-        return _equals(value, condition.equals)
+        return _equals_any(value, [condition.equals])
     if condition.one_of is not None:
-        return "(" + " OR ".join([_equals(value, o) for o in condition.one_of] or ["false"]) + ")"
+        return _equals_any(value, condition.one_of)
     if condition.contains is not None:
-        parts = " OR ".join(f"contains({value.text}, {sql_string(p)})" for p in condition.contains)
-        return f"({value.type} = 'VARCHAR' AND ({parts}))"
-    number = f"TRY_CAST({value.text} AS DOUBLE)"
-    return f"({value.type} IN {_NUMBER} AND {number} >= {condition.at_least!r})"
-
-
-def typed_columns(properties: list[str], column: Callable[[str], str]) -> str:
-    """`, pt_<j>, ps_<j>`: each property's JSON type and text, for `MetricSql.row_columns`."""
-    return "".join(
-        f", json_type({column(name)}) AS pt_{j}, {column(name)}->>'$' AS ps_{j}"
-        for j, name in enumerate(properties)
-    )
+        # A plain part never matches a quote, so it can be looked for in the JSON text itself.
+        text = (
+            f"CASE WHEN contains({value}, '\\') THEN {value}->>'$' ELSE {value} END"
+            if all(map(_plain, condition.contains))
+            else f"{value}->>'$'"
+        )
+        parts = " OR ".join(f"contains({text}, {sql_string(p)})" for p in condition.contains)
+        return f"({is_string(value)} AND ({parts}))"
+    return f"coalesce({json_number(value)} >= {condition.at_least!r}, false)"
 
 
 @dataclass(frozen=True)
@@ -91,21 +124,20 @@ class MetricSql:
     def _valued(self, metric: MetricDefinition) -> bool:
         return metric.kind in ("distinct", "values")
 
-    def row_columns(self, event: str) -> str:
-        """`, mm, mv_<k>...`: the row's match bits and values, from the event name and the
-        `typed_columns` of each property."""
-        typed = {name: Typed(f"pt_{j}", f"ps_{j}") for j, name in enumerate(self.properties)}
+    def row_columns(self, event: str, json_text: Callable[[str], str]) -> str:
+        """`, mm, mv_<k>...`: the row's match bits and values, from the event name and each
+        property's JSON text."""
+        text = {name: json_text(name) for name in self.properties}
         bits, values = [], []
         for index, metric in enumerate(self.metrics.values()):
             tests = [f"{event} IN ({', '.join(sql_string(e) for e in metric.events)})"] * bool(
                 metric.events
             )
-            tests += [_condition(c, typed[c.property]) for c in metric.where]
+            tests += [_condition(c, text[c.property]) for c in metric.where]
             match = " AND ".join(tests) or "true"
             if self._valued(metric):
                 assert metric.property is not None  # noqa: S101  # the definition requires it
-                value = id_text(typed[metric.property])
-                values.append(f", CASE WHEN {match} THEN {value} END AS mv_{index}")
+                values.append(f", CASE WHEN {match} THEN {text[metric.property]} END AS mv_{index}")
             else:
                 bits.append(f"(CASE WHEN {match} THEN {1 << index} ELSE 0 END)::UBIGINT")
         return f", {' | '.join(bits) or '0::UBIGINT'} AS mm" + "".join(values)
@@ -116,13 +148,18 @@ class MetricSql:
     def fold(self) -> str:
         """Aggregates over the copies of one event (GROUP BY the dedup key)."""
         return ", bit_or(mm) AS mask" + "".join(
-            f", min(mv_{i}) AS v_{i}" for i in self._value_indexes()
+            f", arg_min(mv_{i}, {id_text(f'mv_{i}')}) AS v_{i}" for i in self._value_indexes()
         )
+
+    def single(self) -> str:
+        """The same for an event that has one copy: its own bits and values."""
+        return ", mm AS mask" + "".join(f", mv_{i} AS v_{i}" for i in self._value_indexes())
 
     def fold_over(self, window: str) -> str:
         """The same as window aggregates, keeping every row (the exact path)."""
         return f", bit_or(mm) OVER {window} AS mask" + "".join(
-            f", min(mv_{i}) OVER {window} AS v_{i}" for i in self._value_indexes()
+            f", arg_min(mv_{i}, {id_text(f'mv_{i}')}) OVER {window} AS v_{i}"
+            for i in self._value_indexes()
         )
 
     def collect(
@@ -196,9 +233,12 @@ def _figure_sql(index: int, metric: MetricDefinition, counted: str) -> str:
         figure = (
             "count(*)" if metric.kind == "distinct" else f"list(v ORDER BY v)[1:{metric.limit}]"
         )
+        # Each day's distinct JSON texts first, then their `id_text`: "5" and 5 are one value.
         return f"""
             SELECT account, day, {figure} FROM (
-                SELECT DISTINCT account, day, v_{index} AS v FROM {counted}
+                SELECT account, day, {id_text("text")} AS v FROM (
+                    SELECT account, day, v_{index} AS text FROM {counted} GROUP BY ALL
+                ) GROUP BY ALL
             ) WHERE v IS NOT NULL GROUP BY ALL"""
     matched = f"(SELECT * FROM {counted}) WHERE {_matched(index)}"
     if metric.kind == "sessions":
