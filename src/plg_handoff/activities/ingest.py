@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,11 +21,13 @@ import duckdb
 
 from plg_handoff.activities.metric_sql import (
     MetricSql,
-    id_text,
     is_string,
+    json_literal,
     json_number,
+    plain_id,
+    plain_string,
     sql_string,
-    string_text,
+    unquoted,
 )
 from plg_handoff.connectors.base import Quarantined
 from plg_handoff.connectors.mixpanel_shape import (
@@ -110,12 +112,16 @@ def _day_number(iso: str) -> int:
     return (date.fromisoformat(iso) - EPOCH).days
 
 
-def _is_known(event: str, known_events: tuple[str, ...] | None) -> str:
-    """SQL: the event name (an SQL expression) is a known event; any name is when no list of
-    known events is configured."""
+def _is_known(
+    event: str,
+    known_events: tuple[str, ...] | None,
+    literal: Callable[[str], str] = sql_string,
+) -> str:
+    """SQL: the event name (an SQL expression, compared with `literal` of each known name) is
+    a known event; any name is when no list of known events is configured."""
     if known_events is None:
         return "true"
-    return f"coalesce({event} IN ({', '.join(map(sql_string, known_events)) or 'NULL'}), false)"
+    return f"coalesce({event} IN ({', '.join(map(literal, known_events)) or 'NULL'}), false)"
 
 
 def _gauge_number(json_text: str) -> str:
@@ -130,6 +136,25 @@ def _gauge_number(json_text: str) -> str:
 
 def _finite_max(column: str) -> str:
     return f"max({column}) FILTER (WHERE isfinite({column}))"
+
+
+def _names_collide(connection: duckdb.DuckDBPyConnection, column: str) -> bool:
+    """Whether two JSON texts of `event_rows.column` hold the same identifier: the string "7"
+    and the integer 7. Only a column holding both strings and integers is looked at closely."""
+    (mixed,) = connection.execute(
+        f"""SELECT coalesce(bool_or({is_string(column)}) AND bool_or(NOT {is_string(column)}),
+                            false)
+            FROM event_rows WHERE {column} <> ''"""
+    ).fetchone() or (False,)
+    if not mixed:
+        return False
+    (collisions,) = connection.execute(
+        f"""SELECT count(*) FROM (
+                SELECT DISTINCT {column} AS text FROM event_rows WHERE {column} <> ''
+            ) GROUP BY CASE WHEN {is_string("text")} THEN text[2:-2] ELSE text END
+            HAVING count(*) > 1 LIMIT 1"""
+    ).fetchone() or (0,)
+    return bool(collisions)
 
 
 def _fast_path(
@@ -175,33 +200,39 @@ def _fast_path(
     day_list = ", ".join(str(_day_number(d)) for d in days)
     gauge_max = "".join(f", {_finite_max(f'g_{i}')} AS g_{i}" for i in range(len(gauges)))
     gauge_carry = "".join(f", g_{i}" for i in range(len(gauges)))
+
     # Two statements: parse and type each line (streaming), then fold copies of the same
     # event (Mixpanel's dedup key) into one row. `clean` says whether a line was a plain,
     # valid event; `copy_hash` finds the copies without a hash table of every key.
+    # The event name and the identifiers stay JSON text: a clean line's are plain strings or
+    # integers, which name the same thing as their content as long as one field does not
+    # mix the two ("7" and 7 are one user), which the check below makes sure of.
+    def known(name: str) -> str:
+        return _is_known(name, known_events, literal=json_literal)
+
     try:
         connection.execute(f"""
             CREATE TEMP TABLE event_rows AS
             SELECT
-                {is_string("ev")} AND ev <> '""' AND isfinite(t_num)
-                    AND user_id IS NOT NULL AND account IS NOT NULL
-                    AND {_is_known("event", known_events)}
+                {plain_string("event")} AND isfinite(t_num) AND {plain_id("user_id")}
+                    AND {plain_id("account")} AND (insert_id = '' OR {plain_id("insert_id")})
+                    AND {known("event")}
                     AS clean,
                 event, user_id, account, insert_id, t_sec,
                 (t_sec // 86400)::INTEGER AS day,
                 hash(account, event, user_id, t_sec, insert_id) AS copy_hash
-                {gauge_carry} {metrics.row_columns("event", prop)}
+                {gauge_carry} {metrics.row_columns("event", prop, json_literal)}
             FROM (
                 SELECT *,
-                    {string_text("ev")} AS event,
-                    {json_number(prop("time"))} AS t_num,
+                    TRY_CAST({prop("time")} AS DOUBLE) AS t_num,
                     TRY_CAST(trunc(CASE WHEN t_num > {MS_THRESHOLD}
                         THEN t_num / 1000 ELSE t_num END) AS BIGINT) AS t_sec,
-                    {id_text(prop("distinct_id"))} AS user_id,
-                    {id_text(prop(account_property))} AS account,
-                    coalesce({id_text(prop("$insert_id"))}, '') AS insert_id
+                    {prop("distinct_id")} AS user_id,
+                    {prop(account_property)} AS account,
+                    coalesce(nullif({prop("$insert_id")}, '""'), '') AS insert_id
                     {gauge_select}
                 FROM (
-                    SELECT event::VARCHAR AS ev {unpacked}
+                    SELECT event::VARCHAR AS event {unpacked}
                     FROM read_ndjson([{file_list}], columns={{{column_spec}}},
                                      format='newline_delimited', ignore_errors=false,
                                      compression='auto', maximum_object_size=4194304)
@@ -210,11 +241,12 @@ def _fast_path(
         """)
     except duckdb.Error:
         return False  # a line the JSON reader refuses: only the exact path can place it
+
     (unclean,) = connection.execute(
         f"""SELECT count(*) FROM event_rows WHERE clean IS NOT TRUE OR t_sec IS NULL
             OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}"""
     ).fetchone() or (0,)
-    if unclean:
+    if unclean or any(_names_collide(connection, c) for c in ("user_id", "account", "insert_id")):
         connection.execute("DROP TABLE event_rows")
         return False
     key = "account, day, event, user_id, t_sec, insert_id"
@@ -238,7 +270,7 @@ def _fast_path(
     result.accepted = int(distinct or 0)
     result.duplicates = int(in_window or 0) - result.accepted
     result.outside_window = result.read - int(in_window or 0)
-    _collect_rollups(connection, result, list(gauges), metrics, counted="kept")
+    _collect_rollups(connection, result, list(gauges), metrics, counted="kept", name=unquoted)
     return True
 
 
@@ -407,13 +439,15 @@ def _collect_rollups(
     gauges: list[str],
     metrics: MetricSql,
     counted: str = "kept WHERE first_seen",
+    name: Callable[[str], str] = str,
 ) -> None:
     """Event counts from `counted` (one row per distinct event); users and gauge maxima from
-    every in-window row, where a duplicate cannot change them."""
+    every in-window row, where a duplicate cannot change them. `name` turns the rows' account
+    and event into the names the rollups use."""
     days: dict[tuple[str, int], DayRollup] = {}
 
     def day(account: str, number: int) -> DayRollup:
-        key = (account, number)
+        key = (name(account), number)
         if key not in days:
             days[key] = DayRollup(day=(EPOCH + timedelta(days=number)).isoformat())
         return days[key]
@@ -421,7 +455,7 @@ def _collect_rollups(
     for account, number, event, count in connection.execute(
         f"SELECT account, day, event, count(*) FROM {counted} GROUP BY ALL"
     ).fetchall():
-        day(account, number).events[event] = int(count)
+        day(account, number).events[name(event)] = int(count)
     gauge_max = "".join(
         f", max(g_{index}) FILTER (WHERE isfinite(g_{index}))" for index in range(len(gauges))
     )

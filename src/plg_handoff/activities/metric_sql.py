@@ -50,6 +50,26 @@ def integer_text(value: str) -> str:
     )
 
 
+def plain_string(value: str) -> str:
+    """SQL: the JSON text is a non-empty string written without escapes, so the text between
+    its quotes is its content."""
+    return f"({is_string(value)} AND {value} <> '\"\"' AND NOT contains({value}, '\\'))"
+
+
+def plain_id(value: str) -> str:
+    """SQL: the JSON text is an identifier (`id_text`) that needs no unescaping: a plain
+    string or an integer."""
+    return (
+        f"CASE WHEN {is_string(value)} THEN {value} <> '\"\"' AND NOT contains({value}, '\\')"
+        f" ELSE {integer_text(value)} END"
+    )
+
+
+def unquoted(json_text: str) -> str:
+    """A plain string's or an integer's JSON text as the identifier it holds."""
+    return json_text[1:-1] if json_text.startswith('"') else json_text
+
+
 def id_text(value: str) -> str:
     """`domain.metrics.id_text` in SQL: a non-empty string or an integer, as text."""
     return (
@@ -63,7 +83,8 @@ def json_number(value: str) -> str:
     return f"CASE WHEN {value} <> 'NaN' THEN TRY_CAST({value} AS DOUBLE) END"
 
 
-def _json_literal(expected: str | bool | int) -> str:
+def json_literal(expected: str | bool | int) -> str:
+    """SQL: the JSON text DuckDB writes for a plain value."""
     if isinstance(expected, bool):
         return sql_string(str(expected).lower())
     if isinstance(expected, int):
@@ -76,7 +97,7 @@ def _equals_any(value: str, options: Sequence[str | bool | int]) -> str:
     as canonical text; a string with characters JSON escapes compares unescaped."""
     literal = [o for o in options if not isinstance(o, str) or _plain(o)]
     escaped = [o for o in options if isinstance(o, str) and not _plain(o)]
-    tests = [f"{value} IN ({', '.join(map(_json_literal, literal))})"] * bool(literal)
+    tests = [f"{value} IN ({', '.join(map(json_literal, literal))})"] * bool(literal)
     tests += [f"({is_string(value)} AND {value}->>'$' = {sql_string(o)})" for o in escaped]
     return "(" + (" OR ".join(tests) or "false") + ")"
 
@@ -124,13 +145,19 @@ class MetricSql:
     def _valued(self, metric: MetricDefinition) -> bool:
         return metric.kind in ("distinct", "values")
 
-    def row_columns(self, event: str, json_text: Callable[[str], str]) -> str:
-        """`, mm, mv_<k>...`: the row's match bits and values, from the event name and each
-        property's JSON text."""
+    def row_columns(
+        self,
+        event: str,
+        json_text: Callable[[str], str],
+        event_literal: Callable[[str], str] = sql_string,
+    ) -> str:
+        """`, mm, mv_<k>...`: the row's match bits and values, from the event name (an SQL
+        expression compared with `event_literal` of each name) and each property's JSON
+        text."""
         text = {name: json_text(name) for name in self.properties}
         bits, values = [], []
         for index, metric in enumerate(self.metrics.values()):
-            tests = [f"{event} IN ({', '.join(sql_string(e) for e in metric.events)})"] * bool(
+            tests = [f"{event} IN ({', '.join(map(event_literal, metric.events))})"] * bool(
                 metric.events
             )
             tests += [_condition(c, text[c.property]) for c in metric.where]
