@@ -38,8 +38,9 @@ from plg_handoff.connectors.mixpanel_shape import (
 from plg_handoff.domain.metrics import MetricDefinition
 from plg_handoff.domain.usage import DayRollup
 
-MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT = "448MB"
 THREADS = 2
+COPY_CHECK_ROWS = 2_000_000  # rows whose copy hashes one query groups at most
 QUARANTINE_KEEP = 10_000  # raw lines kept for inspection per pull; every one is counted
 
 
@@ -242,17 +243,24 @@ def _fast_path(
     except duckdb.Error:
         return False  # a line the JSON reader refuses: only the exact path can place it
 
-    (unclean,) = connection.execute(
-        f"""SELECT count(*) FROM event_rows WHERE clean IS NOT TRUE OR t_sec IS NULL
-            OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}"""
-    ).fetchone() or (0,)
+    rows, unclean = connection.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE clean IS NOT TRUE OR t_sec IS NULL
+            OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}) FROM event_rows"""
+    ).fetchone() or (0, 0)
     if unclean or any(_names_collide(connection, c) for c in ("user_id", "account", "insert_id")):
         connection.execute("DROP TABLE event_rows")
         return False
+    # The copies, found a slice of hashes at a time so the hash table stays the same size
+    # whatever the size of the export.
+    connection.execute("CREATE TEMP TABLE copied (copy_hash UBIGINT)")
+    slices = 1 + int(rows) // COPY_CHECK_ROWS
+    for part in range(slices):
+        connection.execute(f"""
+            INSERT INTO copied SELECT copy_hash FROM event_rows
+            WHERE copy_hash % {slices} = {part} GROUP BY copy_hash HAVING count(*) > 1
+        """)
     key = "account, day, event, user_id, t_sec, insert_id"
     connection.execute(f"""
-        CREATE TEMP TABLE copied AS
-        SELECT copy_hash FROM event_rows GROUP BY copy_hash HAVING count(*) > 1;
         CREATE TEMP VIEW events AS
         SELECT {key}, 1 AS copies {gauge_carry} {metrics.single()}
         FROM event_rows WHERE copy_hash NOT IN (SELECT copy_hash FROM copied)
@@ -467,7 +475,7 @@ def _collect_rollups(
         rollup.gauges.update(
             (name, float(top)) for name, top in zip(gauges, tops, strict=True) if top is not None
         )
-    metrics.collect(connection, counted, day)
+    metrics.collect(connection, counted, day, list(days.values()))
 
     by_account: dict[str, list[DayRollup]] = defaultdict(list)
     for (account, _), rollup in sorted(days.items()):

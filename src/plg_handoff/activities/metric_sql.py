@@ -14,7 +14,7 @@ per-day figures: `id_text` then runs once per distinct text instead of once per 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -103,12 +103,9 @@ def _equals_any(value: str, options: Sequence[str | bool | int]) -> str:
 
 
 def _condition(condition: Condition, value: str) -> str:
-    if condition.exists is not None:
-        return (
-            f"coalesce({value} <> 'null', false)"
-            if condition.exists
-            else (f"coalesce({value} = 'null', true)")
-        )
+    if condition.exists is not None:  # an absent property is NULL, a JSON null is `null`
+        present = f"coalesce({value} <> 'null', false)"
+        return present if condition.exists else f"NOT {present}"
     if condition.equals is not None:
         return _equals_any(value, [condition.equals])
     if condition.one_of is not None:
@@ -157,6 +154,8 @@ class MetricSql:
         text = {name: json_text(name) for name in self.properties}
         bits, values = [], []
         for index, metric in enumerate(self.metrics.values()):
+            if _by_name_only(metric):
+                continue  # counted from the day's event counts, no bit needed
             tests = [f"{event} IN ({', '.join(map(event_literal, metric.events))})"] * bool(
                 metric.events
             )
@@ -194,15 +193,23 @@ class MetricSql:
         connection: duckdb.DuckDBPyConnection,
         counted: str,
         day: Callable[[str, int], DayRollup],
+        counted_days: Iterable[DayRollup],
     ) -> None:
         """Fills each day's `metrics` and `values` from `counted`: one row per distinct event
         with account, day (a day number), event, user_id, t_sec and the folded `mask` and
-        `v_<k>`. Every metric read from the match bits comes out of one pass at the (user,
-        event) grain; each `distinct`, `values` and `sessions` metric takes one query."""
+        `v_<k>`. A count of events by name alone is the sum of `counted_days`' event counts;
+        the other metrics read from the match bits come out of one pass per grain (day, and
+        user and event); each `distinct`, `values` and `sessions` metric takes one query."""
+        by_name = {n: m for n, m in self.metrics.items() if _by_name_only(m)}
+        for rollup in counted_days:
+            for name, metric in by_name.items():
+                events = metric.events or tuple(rollup.events)
+                if total := sum(rollup.events.get(event, 0) for event in events):
+                    rollup.metrics[name] = total
         bits = [
             (index, name, metric.kind)
             for index, (name, metric) in enumerate(self.metrics.items())
-            if metric.kind in _BIT_KINDS
+            if metric.kind in _BIT_KINDS and name not in by_name
         ]
         counts = [m for m in bits if m[2] == "count"]
         per_user = [m for m in bits if m[2] != "count"]
@@ -226,6 +233,10 @@ class MetricSql:
 
 
 _BIT_KINDS = ("count", "max_per_user", "max_repeat")
+
+
+def _by_name_only(metric: MetricDefinition) -> bool:
+    return metric.kind == "count" and not metric.where
 
 
 def _counts_sql(metrics: Sequence[tuple[int, str, str]], counted: str) -> str:
