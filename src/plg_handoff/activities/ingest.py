@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -106,6 +107,11 @@ def roll_up(
 
 
 EPOCH = date(1970, 1, 1)
+
+
+@lru_cache(maxsize=4096)
+def _iso_day(number: int) -> str:
+    return (EPOCH + timedelta(days=number)).isoformat()
 
 
 def _day_number(iso: str) -> int:
@@ -452,13 +458,13 @@ def _collect_rollups(
     """Event counts from `counted` (one row per distinct event); users and gauge maxima from
     every in-window row, where a duplicate cannot change them. `name` turns the rows' account
     and event into the names the rollups use."""
-    days: dict[tuple[str, int], DayRollup] = {}
+    days: dict[tuple[str, int], DayRollup] = {}  # by the rows' own account text
 
     def day(account: str, number: int) -> DayRollup:
-        key = (name(account), number)
-        if key not in days:
-            days[key] = DayRollup(day=(EPOCH + timedelta(days=number)).isoformat())
-        return days[key]
+        rollup = days.get((account, number))
+        if rollup is None:
+            rollup = days[account, number] = DayRollup(day=_iso_day(number))
+        return rollup
 
     for account, number, event, count in connection.execute(
         f"SELECT account, day, event, count(*) FROM {counted} GROUP BY ALL"
@@ -483,5 +489,5 @@ def _collect_rollups(
         rollup.gauges = dict(sorted(rollup.gauges.items()))
         rollup.metrics = dict(sorted(rollup.metrics.items()))
         rollup.values = dict(sorted(rollup.values.items()))
-        by_account[account].append(rollup)
-    result.rollups = dict(by_account)
+        by_account[name(account)].append(rollup)
+    result.rollups = dict(sorted(by_account.items()))

@@ -14,6 +14,7 @@ per-day figures: `id_text` then runs once per distinct text instead of once per 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -200,12 +201,19 @@ class MetricSql:
         `v_<k>`. A count of events by name alone is the sum of `counted_days`' event counts;
         the other metrics read from the match bits come out of one pass per grain (day, and
         user and event); each `distinct`, `values` and `sessions` metric takes one query."""
-        by_name = {n: m for n, m in self.metrics.items() if _by_name_only(m)}
+        by_name = [n for n, m in self.metrics.items() if _by_name_only(m)]
+        every_event = [n for n in by_name if not self.metrics[n].events]
+        counting: dict[str, list[str]] = defaultdict(list)  # event name -> metrics counting it
+        for name in by_name:
+            for event in dict.fromkeys(self.metrics[name].events):
+                counting[event].append(name)
         for rollup in counted_days:
-            for name, metric in by_name.items():
-                events = metric.events or tuple(rollup.events)
-                if total := sum(rollup.events.get(event, 0) for event in events):
-                    rollup.metrics[name] = total
+            totals = rollup.metrics
+            for event, count in rollup.events.items():
+                for name in counting.get(event, ()):
+                    totals[name] = totals.get(name, 0) + count
+                for name in every_event:
+                    totals[name] = totals.get(name, 0) + count
         bits = [
             (index, name, metric.kind)
             for index, (name, metric) in enumerate(self.metrics.items())
