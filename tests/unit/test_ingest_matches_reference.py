@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from plg_handoff.activities import ingest
 from plg_handoff.activities.ingest import IngestResult, roll_up
 from plg_handoff.connectors.mixpanel_shape import parse_event_line
 from plg_handoff.domain.metrics import Condition, MetricDefinition
@@ -345,3 +347,20 @@ def test_strings_and_integers_that_name_different_users_stay_on_the_fast_path(
     assert got.path == "fast"
     assert got.rollups == expected.rollups
     assert got.rollups["a"][0].active_users == 2
+
+
+def test_copies_found_a_slice_of_hashes_at_a_time_are_all_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large export's copies are looked for in several slices of hashes: each copy must
+    still be folded once, whichever slice its hash falls in."""
+    monkeypatch.setattr(ingest, "COPY_CHECK_ROWS", 4)
+    lines = [
+        _event(distinct_id=f"u{n % 9 % 4}", seats_used=n, **{"$insert_id": f"i{n % 9}"})
+        for n in range(30)
+    ]
+    got, expected = _roll_up_lines(tmp_path, lines)
+    assert got.path == "fast"
+    assert (got.read, got.accepted, got.duplicates) == (30, 9, 21)
+    assert (got.accepted, got.duplicates) == (expected.accepted, expected.duplicates)
+    assert got.rollups == expected.rollups

@@ -145,16 +145,21 @@ def _finite_max(column: str) -> str:
     return f"max({column}) FILTER (WHERE isfinite({column}))"
 
 
+IDENTIFIERS = ("user_id", "account", "insert_id")  # event_rows' identifier columns
+
+
+def _mixes_forms(column: str) -> str:
+    """SQL aggregate over event_rows: the column holds both strings and integers."""
+    present = f"WHERE {column} <> ''"
+    return (
+        f"coalesce(bool_or({is_string(column)}) FILTER ({present})"
+        f" AND bool_or(NOT {is_string(column)}) FILTER ({present}), false)"
+    )
+
+
 def _names_collide(connection: duckdb.DuckDBPyConnection, column: str) -> bool:
-    """Whether two JSON texts of `event_rows.column` hold the same identifier: the string "7"
-    and the integer 7. Only a column holding both strings and integers is looked at closely."""
-    (mixed,) = connection.execute(
-        f"""SELECT coalesce(bool_or({is_string(column)}) AND bool_or(NOT {is_string(column)}),
-                            false)
-            FROM event_rows WHERE {column} <> ''"""
-    ).fetchone() or (False,)
-    if not mixed:
-        return False
+    """Whether two JSON texts of `event_rows.column`, a column that mixes strings and integers,
+    hold the same identifier: the string "7" and the integer 7."""
     (collisions,) = connection.execute(
         f"""SELECT count(*) FROM (
                 SELECT DISTINCT {column} AS text FROM event_rows WHERE {column} <> ''
@@ -249,17 +254,19 @@ def _fast_path(
     except duckdb.Error:
         return False  # a line the JSON reader refuses: only the exact path can place it
 
-    rows, unclean = connection.execute(
+    rows, unclean, *mixed = connection.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE clean IS NOT TRUE OR t_sec IS NULL
-            OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}) FROM event_rows"""
-    ).fetchone() or (0, 0)
-    if unclean or any(_names_collide(connection, c) for c in ("user_id", "account", "insert_id")):
+            OR t_sec < {EARLIEST_EVENT} OR t_sec > {latest}),
+            {", ".join(map(_mixes_forms, IDENTIFIERS))} FROM event_rows"""
+    ).fetchone() or (0, 0, *(False for _ in IDENTIFIERS))
+    mixing = (column for column, mixes in zip(IDENTIFIERS, mixed, strict=True) if mixes)
+    if unclean or any(_names_collide(connection, column) for column in mixing):
         connection.execute("DROP TABLE event_rows")
         return False
     # The copies, found a slice of hashes at a time so the hash table stays the same size
     # whatever the size of the export.
     connection.execute("CREATE TEMP TABLE copied (copy_hash UBIGINT)")
-    slices = 1 + int(rows) // COPY_CHECK_ROWS
+    slices = max(1, -(-int(rows) // COPY_CHECK_ROWS))
     for part in range(slices):
         connection.execute(f"""
             INSERT INTO copied SELECT copy_hash FROM event_rows
