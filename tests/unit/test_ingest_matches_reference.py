@@ -170,6 +170,19 @@ def reference(path: Path) -> IngestResult:
     return result
 
 
+def _roll_up(path: Path, *, fast: bool = True) -> IngestResult:
+    return roll_up(
+        [path],
+        account_property="account_id",
+        gauges=GAUGES,
+        metrics=METRICS,
+        known_events=KNOWN_EVENTS,
+        days=DAYS,
+        now=NOW,
+        fast=fast,
+    )
+
+
 def _event(**props: Any) -> str:
     base = {"time": NOW - 3600, "distinct_id": "u1", "account_id": "a", "$insert_id": "i1"}
     return json.dumps({"event": "Report Viewed", "properties": {**base, **props}})
@@ -220,16 +233,7 @@ def test_engine_agrees_with_the_reference_parser(tmp_path: Path, batch: list[str
     path.write_text("\n".join(batch) + "\n", encoding="utf-8")
     expected = reference(path)
     for fast in (True, False):
-        got = roll_up(
-            [path],
-            account_property="account_id",
-            gauges=GAUGES,
-            metrics=METRICS,
-            known_events=KNOWN_EVENTS,
-            days=DAYS,
-            now=NOW,
-            fast=fast,
-        )
+        got = _roll_up(path, fast=fast)
         if not fast or expected.quarantined:
             assert got.path == "exact"
         assert (got.read, got.accepted, got.duplicates, got.outside_window) == (
@@ -277,15 +281,7 @@ def test_fast_path_agrees_with_the_reference_parser(tmp_path: Path, batch: list[
     path = tmp_path / "export.jsonl"
     path.write_text("\n".join(batch) + "\n", encoding="utf-8")
     expected = reference(path)
-    got = roll_up(
-        [path],
-        account_property="account_id",
-        gauges=GAUGES,
-        metrics=METRICS,
-        known_events=KNOWN_EVENTS,
-        days=DAYS,
-        now=NOW,
-    )
+    got = _roll_up(path)
     assert got.path == "fast"
     assert (got.read, got.accepted, got.duplicates, got.outside_window) == (
         expected.read,
@@ -300,15 +296,7 @@ def test_fast_path_agrees_with_the_reference_parser(tmp_path: Path, batch: list[
 def _roll_up_lines(tmp_path: Path, batch: list[str]) -> tuple[IngestResult, IngestResult]:
     path = tmp_path / "export.jsonl"
     path.write_text("\n".join(batch) + "\n", encoding="utf-8")
-    got = roll_up(
-        [path],
-        account_property="account_id",
-        gauges=GAUGES,
-        metrics=METRICS,
-        known_events=KNOWN_EVENTS,
-        days=DAYS,
-        now=NOW,
-    )
+    got = _roll_up(path)
     return got, reference(path)
 
 
