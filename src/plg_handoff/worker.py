@@ -24,6 +24,7 @@ from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.connectors.slack import SlackWebhook
 from plg_handoff.domain.funnel import FunnelRecord
 from plg_handoff.report import measured_conversions, read_funnel
+from plg_handoff.temporal_errors import TemporalUnreachableError
 from plg_handoff.workflows import ALL_WORKFLOWS
 
 EVALUATION_THREADS = 4
@@ -41,12 +42,17 @@ async def connect(config: Config, secrets: Secrets) -> Client:
             client_private_key=settings.tls_client_key.read_bytes(),
         )
     api_key = secrets.temporal_api_key.get_secret_value() if secrets.temporal_api_key else None
-    return await Client.connect(
-        settings.address,
-        namespace=settings.namespace,
-        tls=tls or bool(api_key),
-        api_key=api_key,
-    )
+    try:
+        return await Client.connect(
+            settings.address,
+            namespace=settings.namespace,
+            tls=tls or bool(api_key),
+            api_key=api_key,
+        )
+    except RuntimeError as exc:  # how the SDK's bridge reports a failed connection
+        raise TemporalUnreachableError(
+            f"cannot connect to Temporal at {settings.address}: {exc}"
+        ) from exc
 
 
 def build_crm(config: Config, secrets: Secrets) -> CrmConnector:
