@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +28,28 @@ from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 
 T = TypeVar("T")
+HANDOFF = Path(sys.executable).parent / "handoff"  # the console script, as installed
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_handoff(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`handoff <args> --config <config>` as an operator runs it, without the test's own
+    HANDOFF_ variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    return subprocess.run(
+        [str(HANDOFF), *args, "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def usage_lines(

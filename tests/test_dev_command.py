@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,16 +19,10 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
+from tests.support import HANDOFF, free_port
+
 pytestmark = pytest.mark.slow
-HANDOFF = Path(sys.executable).parent / "handoff"
 DEALS_WITHIN_S = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_open(port: int) -> bool:

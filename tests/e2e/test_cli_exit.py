@@ -5,10 +5,6 @@ being unreachable or refusing a call."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +12,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-HANDOFF = Path(sys.executable).parent / "handoff"
+from tests.support import free_port, run_handoff
+
 # One finished run in about fifteen used to abort at exit: 24 runs catch that 4 times in 5.
 RUNS = 24
 
@@ -32,31 +29,15 @@ def write_config(tmp_path: Path, address: str, namespace: str = "default") -> Pa
     return path
 
 
-def handoff(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    return subprocess.run(
-        [str(HANDOFF), *args, "--config", str(config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def unused_address() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 @pytest.mark.timeout(150)
 def test_a_finished_command_exits_with_its_own_code_every_time(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, dev_env.client.service_client.config.target_host)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(lambda _: handoff(config, "report", "--format", "json"), range(RUNS)))
+        runs = list(
+            pool.map(lambda _: run_handoff(config, "report", "--format", "json"), range(RUNS))
+        )
     assert [run.returncode for run in runs] == [0] * RUNS, [run.stderr for run in runs]
     for run in runs:
         assert json.loads(run.stdout)["groups"][-1]["group"] == "(all)"
@@ -67,18 +48,18 @@ def test_temporal_refusing_or_unreachable_is_one_line_and_exit_1(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     address = dev_env.client.service_client.config.target_host
-    unknown = handoff(write_config(tmp_path, address), "handoff", "explain", "nobody/1")
+    unknown = run_handoff(write_config(tmp_path, address), "handoff", "explain", "nobody/1")
     assert unknown.returncode == 1
     assert "Temporal refused NOT_FOUND" in unknown.stderr
     assert "handoff/nobody/1" in unknown.stderr
 
-    no_namespace = handoff(write_config(tmp_path, address, namespace="absent"), "report")
+    no_namespace = run_handoff(write_config(tmp_path, address, namespace="absent"), "report")
     assert no_namespace.returncode == 1
     assert "Temporal refused NOT_FOUND" in no_namespace.stderr
     assert "absent" in no_namespace.stderr
 
-    down = unused_address()
-    unreachable = handoff(write_config(tmp_path, down), "report")
+    down = f"127.0.0.1:{free_port()}"  # nothing listens there
+    unreachable = run_handoff(write_config(tmp_path, down), "report")
     assert unreachable.returncode == 1
     assert "Temporal unreachable" in unreachable.stderr
     assert f"cannot connect to Temporal at {down}" in " ".join(unreachable.stderr.split())

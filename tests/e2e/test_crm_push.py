@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +32,13 @@ from plg_handoff.webhooks.receiver import HUBSPOT_PATH, SALESFORCE_PATH, Webhook
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.handoff import HandoffStatus
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status, start_account_near_its_seat_limit
+from tests.support import (
+    HANDOFF,
+    eventually,
+    free_port,
+    handoff_status,
+    start_account_near_its_seat_limit,
+)
 
 pytestmark = pytest.mark.e2e
 CLIENT_SECRET = "hubspot-app-secret-3c9d"  # noqa: S105  # the test app's
@@ -211,13 +215,6 @@ async def test_salesforce_outbound_message_of_the_org_is_acknowledged_and_signal
     assert lost is not None and lost.outcome == "lost"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def run_worker(config: Path, client_secret: str | None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env["HANDOFF_HUBSPOT_ACCESS_TOKEN"] = TOKEN
@@ -225,7 +222,7 @@ def run_worker(config: Path, client_secret: str | None) -> subprocess.Popen[str]
     if client_secret:
         env["HANDOFF_HUBSPOT_CLIENT_SECRET"] = client_secret
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "handoff"), "worker", "--config", str(config)],
+        [str(HANDOFF), "worker", "--config", str(config)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

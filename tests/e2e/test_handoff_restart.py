@@ -6,8 +6,6 @@ HubSpot emulator over HTTP; the SLA is seconds long so the test takes seconds.""
 from __future__ import annotations
 
 import asyncio
-import socket
-import sys
 import uuid
 from pathlib import Path
 
@@ -20,17 +18,16 @@ from plg_handoff.devserver import DevServer
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status, start_account_near_its_seat_limit
+from tests.support import (
+    eventually,
+    free_port,
+    handoff_status,
+    run_handoff,
+    start_account_near_its_seat_limit,
+)
 
 pytestmark = pytest.mark.e2e
 CONTACT_WITHIN_S = 6
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def test_contact_deadline_passing_while_worker_and_server_are_down_is_handled_after(
@@ -135,15 +132,5 @@ async def restart_scenario(
 
 async def handoff_cli(config: Path, *args: str) -> tuple[int, str, str]:
     """`handoff handoff <args> --config <config>`: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "handoff"),
-        "handoff",
-        *args,
-        "--config",
-        str(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    done = await asyncio.to_thread(run_handoff, config, "handoff", *args)
+    return done.returncode, done.stdout, done.stderr

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from plg_handoff import search_attributes as sa
 from plg_handoff.domain.ruleset import RuleSet
 from tests.funnel_fixture import start_handoffs
+from tests.support import run_handoff
 
-HANDOFF = Path(sys.executable).parent / "handoff"
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 SINCE = "2026-01-01"
 
@@ -113,15 +110,7 @@ prior_weight = 10
 
 
 def report(config: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    done = subprocess.run(
-        [str(HANDOFF), "report", "--config", str(config), "--since", SINCE, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_handoff(config, "report", "--since", SINCE, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

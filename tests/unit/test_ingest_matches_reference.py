@@ -170,6 +170,12 @@ def reference(path: Path) -> IngestResult:
     return result
 
 
+def _write_lines(tmp_path: Path, batch: list[str]) -> Path:
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(batch) + "\n", encoding="utf-8")
+    return path
+
+
 def _roll_up(path: Path, *, fast: bool = True) -> IngestResult:
     return roll_up(
         [path],
@@ -229,8 +235,7 @@ EVERY_CASE = [
 )
 @given(st.lists(lines(), min_size=1, max_size=40))
 def test_engine_agrees_with_the_reference_parser(tmp_path: Path, batch: list[str]) -> None:
-    path = tmp_path / "export.jsonl"
-    path.write_text("\n".join(batch) + "\n", encoding="utf-8")
+    path = _write_lines(tmp_path, batch)
     expected = reference(path)
     for fast in (True, False):
         got = _roll_up(path, fast=fast)
@@ -278,10 +283,7 @@ def clean_lines(draw: st.DrawFn) -> str:
 )
 @given(st.lists(clean_lines(), min_size=1, max_size=40))
 def test_fast_path_agrees_with_the_reference_parser(tmp_path: Path, batch: list[str]) -> None:
-    path = tmp_path / "export.jsonl"
-    path.write_text("\n".join(batch) + "\n", encoding="utf-8")
-    expected = reference(path)
-    got = _roll_up(path)
+    got, expected = _roll_up_lines(tmp_path, batch)
     assert got.path == "fast"
     assert (got.read, got.accepted, got.duplicates, got.outside_window) == (
         expected.read,
@@ -294,8 +296,7 @@ def test_fast_path_agrees_with_the_reference_parser(tmp_path: Path, batch: list[
 
 
 def _roll_up_lines(tmp_path: Path, batch: list[str]) -> tuple[IngestResult, IngestResult]:
-    path = tmp_path / "export.jsonl"
-    path.write_text("\n".join(batch) + "\n", encoding="utf-8")
+    path = _write_lines(tmp_path, batch)
     got = _roll_up(path)
     return got, reference(path)
 
