@@ -26,6 +26,8 @@ def test_histories_are_committed() -> None:
         "account_two_syncs",
         "usage_sync",
         "account_after_handoff",
+        "account_pql_decision",  # the decision patch taken after the evaluation (pre-fix)
+        "account_slow_evaluation",  # taken in the run's first task, evaluations outliving it
         "account_threshold_0_5",
         "handoff_expired",
         "handoff_sla_breached",

@@ -52,6 +52,11 @@ PQL_DECISION_PATCH = "pql-decision"
 # Added while accounts were running: a snooze or cool-down ending wakes the account, which is
 # evaluated again then instead of at its next usage change.
 WAKE_AFTER_HOLD_PATCH = "wake-after-hold"
+# Replaces PQL_DECISION_PATCH for runs started since: taken in the run's first workflow task,
+# before any local activity. PQL_DECISION_PATCH was taken right after the evaluation, and when
+# the evaluation outlived its workflow task the SDK could record the local activity's marker in
+# a task heartbeat and the patch marker in the next task; such a history did not replay.
+DECISION_FROM_START_PATCH = "pql-decision-from-start"
 
 
 @workflow.defn(name=ACCOUNT_WORKFLOW)
@@ -60,9 +65,11 @@ class AccountWorkflow:
         self._id = ""
         self._state = AccountState()
         self._signals = 0
+        self._decides = False  # the engine's decision acts (else the pre-decision flow)
 
     @workflow.run
     async def run(self, request: AccountInput) -> None:
+        self._decides = workflow.patched(DECISION_FROM_START_PATCH)
         self._id = request.account_id
         if request.state is not None:
             self._state = request.state
@@ -188,7 +195,7 @@ class AccountWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
         )
         self._state.last_evaluation = result.evaluation
-        if workflow.patched(PQL_DECISION_PATCH):
+        if self._decides or workflow.patched(PQL_DECISION_PATCH):
             await self._act_on(result)
             return
         if not result.evaluation.fired or self._state.open_handoff or self._cooling_down():
