@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError
 
 from plg_handoff import search_attributes as sa
@@ -30,6 +35,7 @@ from plg_handoff.logs import get_logger
 log = get_logger(__name__)
 OPEN_STAGES = ("assigned", "contacted", "meeting")
 CONCURRENT_QUERIES = 16
+VISIBILITY_PAGE = 1_000
 
 
 @dataclass
@@ -48,6 +54,8 @@ class RefreshOpenResult:
     missing: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # external id -> the CRM's reason
+    unreadable: list[str] = field(default_factory=list)
+    """Accounts whose `state` query failed this cycle: skipped, the others refreshed."""
 
 
 def open_handoffs_query(task_queue: str) -> str:
@@ -72,12 +80,18 @@ class RefreshActivities:
         handoffs = [
             execution
             async for execution in self._client.list_workflows(
-                open_handoffs_query(self._config.temporal.task_queue)
+                open_handoffs_query(self._config.temporal.task_queue),
+                page_size=VISIBILITY_PAGE,
             )
         ]
         activity.heartbeat(len(handoffs))
-        drafts = await self._drafts(handoffs)
-        result = RefreshOpenResult(open=len(handoffs), without_usage=len(handoffs) - len(drafts))
+        unreadable: list[str] = []
+        drafts = await self._drafts(handoffs, unreadable)
+        result = RefreshOpenResult(
+            open=len(handoffs),
+            without_usage=len(handoffs) - len(drafts) - len(unreadable),
+            unreadable=sorted(unreadable),
+        )
         if drafts:
             try:
                 done: RefreshResult = await asyncio.to_thread(refresh, drafts)
@@ -99,10 +113,16 @@ class RefreshActivities:
             unchanged=result.unchanged,
             refused=len(result.refused),
             missing=len(result.missing),
+            unreadable=len(result.unreadable),
         )
         return result
 
-    async def _drafts(self, handoffs: Sequence[WorkflowExecution]) -> list[OpportunityDraft]:
+    async def _drafts(
+        self, handoffs: Sequence[WorkflowExecution], unreadable: list[str]
+    ) -> list[OpportunityDraft]:
+        """One draft per handoff whose account has a firing evaluation now. An account whose
+        query fails (gone, failing its workflow task, refusing the query) is skipped and listed
+        in `unreadable`: one bad account never costs the others their refresh."""
         gate = asyncio.Semaphore(CONCURRENT_QUERIES)
 
         async def draft(execution: WorkflowExecution) -> OpportunityDraft | None:
@@ -116,10 +136,14 @@ class RefreshActivities:
                     summary = await self._client.get_workflow_handle(
                         account_workflow_id(account_id)
                     ).query(ACCOUNT_STATE_QUERY, result_type=AccountSummary)
-                except RPCError as exc:
+                except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
                     log.warning(
-                        "crm.refresh_account_unreadable", account_id=account_id, error=str(exc)
+                        "crm.refresh_account_unreadable",
+                        account_id=account_id,
+                        error_type=type(exc).__name__,
+                        error=str(exc)[:300],
                     )
+                    unreadable.append(account_id)
                     return None
             evaluation = summary.last_evaluation
             if evaluation is None or evaluation.lead is None or summary.traits is None:
