@@ -347,7 +347,7 @@ async def test_disqualify_closes_and_reassign_picks_an_owner(running: Running) -
     assert result.sla_contact is None  # never reached, never due
     with pytest.raises(RPCError):  # the workflow is over: no update reaches it
         await h.execute_update(HandoffWorkflow.disqualify, DisqualifyHandoff("again"))
-    account = running.client.get_workflow_handle_for(AccountWorkflow.run, "account/acct-dq")
+    account = running.client.get_workflow_handle("account/acct-dq")
     summary = await eventually(
         lambda: account.query(AccountWorkflow.state), lambda s: s.open_handoff is None
     )

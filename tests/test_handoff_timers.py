@@ -87,7 +87,7 @@ def assert_about(actual: timedelta, expected: timedelta) -> None:
 
 
 async def account_state(run: Running, account_id: str) -> AccountSummary:
-    handle = run.client.get_workflow_handle_for(AccountWorkflow.run, f"account/{account_id}")
+    handle = run.client.get_workflow_handle(f"account/{account_id}")
     return await handle.query(AccountWorkflow.state)
 
 

@@ -64,6 +64,7 @@ def worker(config: ConfigOption = Path("handoff.toml")) -> None:
 
 
 async def _worker(path: Path) -> None:
+    from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task_queue
     from plg_handoff.schedules import ensure_schedules
     from plg_handoff.webhooks.receiver import build_receiver
     from plg_handoff.worker import build_crm, build_worker, connect
@@ -96,6 +97,8 @@ async def _worker(path: Path) -> None:
             address=config.temporal.address,
             namespace=config.temporal.namespace,
             task_queue=config.temporal.task_queue,
+            crm_task_queue=crm_task_queue(config.temporal.task_queue),
+            crm_activities_per_second=crm_activities_per_second(config.crm),
             schedules=schedules,
         )
         try:

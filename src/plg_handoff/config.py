@@ -17,6 +17,7 @@ from pydantic import (
     HttpUrl,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -101,7 +102,31 @@ class _UsageSourceConfig(_Section):
     )
     traits: TraitMapping = TraitMapping()
     sync_interval: Duration = timedelta(minutes=5)
-    window_days: int = Field(3, ge=1, le=90, description="Days re-pulled each cycle (today too).")
+    window_days: int = Field(
+        3,
+        ge=1,
+        le=90,
+        description="Days of usage kept current, today included: the first cycle pulls them all.",
+    )
+    late_data_days: int = Field(
+        3,
+        ge=1,
+        le=90,
+        description="Days that can still change: a scheduled cycle re-pulls these, today"
+        " included (at most window_days; the default is cut to a smaller window).",
+    )
+
+    @field_validator("late_data_days")
+    @classmethod
+    def _late_data_within_window(cls, late_data_days: int, info: ValidationInfo) -> int:
+        window_days = info.data.get("window_days")
+        if isinstance(window_days, int) and late_data_days > window_days:
+            raise ValueError(f"must be at most window_days ({window_days})")
+        return late_data_days
+
+    def late_days(self, window_days: int | None = None) -> int:
+        """The late-data horizon within a window of this many days (default: `window_days`)."""
+        return min(self.late_data_days, window_days or self.window_days)
 
     @model_validator(mode="after")
     def _metrics_fit(self) -> _UsageSourceConfig:
@@ -261,6 +286,16 @@ class _CrmRouting(_Section):
         return routing
 
 
+# HubSpot's published limits per private app: the general one by subscription tier, and the
+# CRM search endpoints' own, apart from it.
+HUBSPOT_REQUESTS_PER_10S_PROFESSIONAL = 190  # Professional and Enterprise
+HUBSPOT_REQUESTS_PER_10S_STARTER = 100  # Free and Starter
+HUBSPOT_SEARCH_REQUESTS_PER_S = 4
+# Salesforce publishes a daily allocation per org (read from its answers), no per-second one.
+SALESFORCE_REQUESTS_PER_S = 10
+SALESFORCE_DAILY_RESERVE = 0.10
+
+
 class HubSpotConfig(_CrmRouting):
     kind: Literal["hubspot"]
     base_url: HttpUrl = HttpUrl("https://api.hubapi.com")
@@ -277,6 +312,17 @@ class HubSpotConfig(_CrmRouting):
         (), description="Owner ids for round-robin; empty means every active owner."
     )
     timeout: Duration = timedelta(seconds=20)
+    requests_per_10s: int = Field(
+        HUBSPOT_REQUESTS_PER_10S_PROFESSIONAL,
+        ge=1,
+        description="The private app's limit per 10 seconds: 190 on Professional and"
+        " Enterprise, 100 on Free and Starter (more with the API limit increase).",
+    )
+    search_requests_per_s: int = Field(
+        HUBSPOT_SEARCH_REQUESTS_PER_S,
+        ge=1,
+        description="The CRM search endpoints' limit per second, apart from requests_per_10s.",
+    )
 
 
 class SalesforceConfig(_CrmRouting):
@@ -316,6 +362,16 @@ class SalesforceConfig(_CrmRouting):
         (), description="User ids for round-robin; empty means every active user."
     )
     timeout: Duration = timedelta(seconds=20)
+    requests_per_second: int = Field(
+        SALESFORCE_REQUESTS_PER_S, ge=1, description="Requests sent per second at most."
+    )
+    daily_api_reserve: float = Field(
+        SALESFORCE_DAILY_RESERVE,
+        ge=0,
+        lt=1,
+        description="Share of the org's daily API allocation left to its other integrations:"
+        " the daemon stops (and retries later) once only this much is left.",
+    )
 
 
 CrmConfig = Annotated[HubSpotConfig | SalesforceConfig, Field(discriminator="kind")]

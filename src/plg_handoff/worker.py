@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
 
 from pydantic import SecretStr
 from temporalio.client import Client, TLSConfig
 from temporalio.worker import Worker
 
 from plg_handoff.activities.crm import CrmActivities
+from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task_queue
 from plg_handoff.activities.errors import ConnectorErrorInterceptor
 from plg_handoff.activities.evaluate import CalibrationCache, EvaluateActivities
+from plg_handoff.activities.funnel_reader import measured_conversions, read_funnel
 from plg_handoff.activities.notify import NotifyActivities
 from plg_handoff.activities.refresh import RefreshActivities
 from plg_handoff.activities.usage import UsageActivities
@@ -23,7 +29,6 @@ from plg_handoff.connectors.registry import load
 from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.connectors.slack import SlackWebhook
 from plg_handoff.domain.funnel import FunnelRecord
-from plg_handoff.report import measured_conversions, read_funnel
 from plg_handoff.temporal_errors import TemporalUnreachableError
 from plg_handoff.workflows import ALL_WORKFLOWS
 
@@ -115,7 +120,34 @@ def build_calibration(client: Client, config: Config) -> CalibrationCache | None
     )
 
 
-def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Worker:
+class Workers:
+    """The workers of one process, run together: `async with build_worker(...)` as with one
+    temporalio Worker."""
+
+    def __init__(self, *workers: Worker) -> None:
+        self.workers = workers
+        self._running = AsyncExitStack()
+
+    async def __aenter__(self) -> Workers:
+        async with AsyncExitStack() as starting:
+            for worker in self.workers:
+                await starting.enter_async_context(worker)
+            self._running = starting.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._running.__aexit__(exc_type, exc, traceback)
+
+
+def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Workers:
+    """The deployment's task queue (workflows, usage, evaluation, notifications) and the CRM
+    task queue, whose activities the Temporal server hands out at the CRM's pace to every
+    worker together."""
     for source in config.sources:  # an unknown or broken connector fails here, not per cycle
         load("source", source.kind)
     usage = UsageActivities(config, secrets, client)
@@ -124,23 +156,27 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
     notifier = build_notifier(client, config, secrets)
     crm_activities = CrmActivities(crm, client, config)
     refresh = RefreshActivities(crm, client, config)
-    return Worker(
+    calling_the_crm: list[Callable[..., Any]] = [
+        crm_activities.assign_owner,
+        crm_activities.find_owner,
+        crm_activities.upsert_opportunity,
+        crm_activities.create_owner_task,
+        crm_activities.read_follow_up,
+        crm_activities.record_funnel,
+        refresh.refresh_open_opportunities,
+    ]
+    main = Worker(
         client,
         task_queue=config.temporal.task_queue,
         workflows=list(ALL_WORKFLOWS),
         activities=[
             usage.pull_usage,
             evaluate.evaluate_account,
-            crm_activities.assign_owner,
-            crm_activities.find_owner,
-            crm_activities.upsert_opportunity,
-            crm_activities.create_owner_task,
-            crm_activities.read_follow_up,
-            crm_activities.record_funnel,
             writeback.announce_handoff,
             notifier.notify,
             notifier.post_digest,
-            refresh.refresh_open_opportunities,
+            # Served here too for the tasks workflows scheduled before the CRM queue existed.
+            *calling_the_crm,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
         interceptors=[ConnectorErrorInterceptor()],
@@ -149,3 +185,11 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         # retried pull resumes close to where the crashed one got.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
+    crm_queue = Worker(
+        client,
+        task_queue=crm_task_queue(config.temporal.task_queue),
+        activities=calling_the_crm,
+        interceptors=[ConnectorErrorInterceptor()],
+        max_task_queue_activities_per_second=crm_activities_per_second(config.crm),
+    )
+    return Workers(main, crm_queue)

@@ -51,7 +51,7 @@ async def test_refused_deal_blocks_the_handoff_until_an_operator_retries(
         assert found.count == 1
 
         hubspot.faults.clear()
-        handle = client.get_workflow_handle_for(HandoffWorkflow.run, "handoff/acct-blocked/1")
+        handle = client.get_workflow_handle("handoff/acct-blocked/1")
         await handle.signal(HandoffWorkflow.retry, RetryRequest("test"))
         assigned = await eventually(
             lambda: handoff_status(client, "handoff/acct-blocked/1"),

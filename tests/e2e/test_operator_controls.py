@@ -80,9 +80,7 @@ async def cli(env: WorkflowEnvironment, tmp_path: Path, *args: str) -> tuple[int
 
 
 async def summary(client: Client, account: str) -> AccountSummary:
-    return await client.get_workflow_handle_for(AccountWorkflow.run, f"account/{account}").query(
-        AccountWorkflow.state
-    )
+    return await client.get_workflow_handle(f"account/{account}").query(AccountWorkflow.state)
 
 
 async def test_disqualified_account_opens_no_handoff_until_requalified(
@@ -96,7 +94,7 @@ async def test_disqualified_account_opens_no_handoff_until_requalified(
     seats(tmp_path, account, yesterday=5, today=6)  # 60 %: nothing fires yet
     async with build_worker(client, config, load_secrets(config), crm):
         await sync(client, config)
-        handle = client.get_workflow_handle_for(AccountWorkflow.run, f"account/{account}")
+        handle = client.get_workflow_handle(f"account/{account}")
         await eventually(lambda: summary(client, account), lambda s: s.days_tracked == 2)
 
         # Validators refuse what would leave no trace or make no sense, before any change.

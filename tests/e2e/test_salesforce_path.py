@@ -66,7 +66,7 @@ async def test_one_hot_account_makes_exactly_one_opportunity_with_owner_and_task
         assert status is not None
         second = await sync(client, config)
         assert second.accounts == 3
-        account = client.get_workflow_handle_for(AccountWorkflow.run, f"account/{hot}")
+        account = client.get_workflow_handle(f"account/{hot}")
         summary: AccountSummary = await account.query(AccountWorkflow.state)
         assert summary.episode == 1
         assert await eventually(lambda: handoff_count(client, config), lambda n: n >= 1) == 1

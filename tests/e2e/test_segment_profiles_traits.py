@@ -124,7 +124,7 @@ async def test_profile_traits_reach_accounts_and_unchanged_usage_reads_none(
                 third = await completed(client, handle, 3)
                 assert (third.accounts_signalled, third.accounts_unchanged) == (1, 1)
                 assert profiles.calls == [traits_path.format(CALM)]  # HOT is not re-read
-                account = client.get_workflow_handle_for(AccountWorkflow.run, f"account/{HOT}")
+                account = client.get_workflow_handle(f"account/{HOT}")
                 summary: AccountSummary = await account.query(AccountWorkflow.state)
                 assert summary.episode == 1
             finally:

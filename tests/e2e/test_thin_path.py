@@ -87,7 +87,7 @@ async def test_one_account_over_80_percent_makes_exactly_one_deal(
 
         second = await sync(client, config)
         assert second.accounts == 3
-        account = client.get_workflow_handle_for(AccountWorkflow.run, "account/acct-hot")
+        account = client.get_workflow_handle("account/acct-hot")
         summary: AccountSummary = await account.query(AccountWorkflow.state)
         assert summary.episode == 1
         assert summary.open_handoff == "handoff/acct-hot/1"

@@ -290,7 +290,7 @@ async def received(client: Client, account: str) -> Received:
 async def account_state(client: Client, account: str) -> AccountSummary:
     """Queried through the second worker; a query that went to the dead worker's sticky queue
     fails and is asked again."""
-    handle = client.get_workflow_handle_for(AccountWorkflow.run, account_workflow_id(account))
+    handle = client.get_workflow_handle(account_workflow_id(account))
     for _ in range(QUERY_TRIES - 1):
         try:
             return await handle.query(AccountWorkflow.state)

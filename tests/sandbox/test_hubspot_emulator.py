@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -688,3 +689,33 @@ def test_html_page_lists_the_portal_and_escapes_values(
     assert "Maya Lindqvist" in page
     assert "Follow up &amp; call" in page
     assert "Tom Becker" in page
+
+
+def test_search_endpoints_refuse_a_fifth_search_within_a_second(
+    no_retry_client: HubSpot, emulator: HubSpotEmulator
+) -> None:
+    """HubSpot's CRM search endpoints allow 4 requests/s per token, whatever the object type,
+    apart from the ten-second limit; other endpoints are not held to it."""
+    deals = no_retry_client.crm.deals.search_api
+    companies = no_retry_client.crm.companies.search_api
+    anything = PublicObjectSearchRequest(limit=1)
+    started = time.monotonic()
+    for search in (deals, companies, deals, companies):
+        search.do_search(anything)
+
+    with pytest.raises(ApiException) as limited:
+        deals.do_search(anything)
+    assert no_retry_client.crm.deals.basic_api.get_page().results == []
+    assert time.monotonic() - started < 1, "too slow a machine for this test"
+
+    body = error_body(limited.value)
+    assert limited.value.status == 429
+    assert limited.value.headers["Retry-After"] == "1"
+    assert limited.value.headers["X-HubSpot-RateLimit-Max"] == "190"
+    assert body["message"] == "You have reached your secondly limit."
+    assert body["category"] == "RATE_LIMITS"
+    assert body["errorType"] == "RATE_LIMIT"
+    assert body["policyName"] == "SECONDLY"
+    time.sleep(max(0.0, started + 1.1 - time.monotonic()))
+    assert deals.do_search(anything).results == []
+    assert emulator.refusals == {"SECONDLY": 1}

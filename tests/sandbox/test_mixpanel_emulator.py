@@ -824,6 +824,79 @@ def test_engage_honours_a_rate_limit_too(mixpanel: MixpanelEmulator) -> None:
     assert caught.value.retry_after == 120
 
 
+def test_traits_of_a_few_accounts_cost_one_query_by_id() -> None:
+    """3 changed accounts of 2,500 profiles: one query naming them, not 3 pages."""
+    with emulator(profiles=profiles(2_500)) as mp:
+        read = source(mp).read_traits(["acct-7", "acct-2400", "acct-7", "gone"], 2_500)
+        [call] = mp.calls
+
+    assert sorted(read.traits) == ["acct-2400", "acct-7"]
+    assert read.traits["acct-7"].plan == "business" and read.bad == []
+    assert read.profiles_total is None  # not a full read: the count is not known
+    assert json.loads(call.form["distinct_ids"]) == ["acct-2400", "acct-7", "gone"]
+    assert call.form["data_group_id"] == SANDBOX_DATA_GROUP_ID
+    assert (call.status, call.form["page"]) == (200, "0")
+
+
+def test_traits_page_through_every_profile_when_that_is_cheaper_or_the_count_unknown() -> None:
+    many = [f"acct-{i}" for i in range(2_100)]  # 3 queries by id, as many as 3 pages
+    with emulator(profiles=profiles(2_500), rate_limits=False) as mp:
+        unknown = source(mp).read_traits(["acct-7"], None)
+        assert [c.form["page"] for c in mp.calls] == ["0", "1", "2"]
+        mp.reset_calls()
+        cheaper = source(mp).read_traits(many, 2_500)
+        assert [c.form["page"] for c in mp.calls] == ["0", "1", "2"]
+        assert not any("distinct_ids" in c.form for c in mp.calls)
+        mp.reset_calls()
+        assert source(mp).read_traits([], 2_500).traits == {}
+        assert mp.calls == []
+
+    assert unknown.profiles_total == cheaper.profiles_total == 2_500
+    assert len(unknown.traits) == len(cheaper.traits) == 2_500
+
+
+def test_traits_by_id_go_a_thousand_ids_a_query() -> None:
+    wanted = [f"acct-{i}" for i in range(0, 5_000, 2)]  # 2,500 of 5,000 profiles
+    with emulator(profiles=profiles(5_000)) as mp:
+        read = source(mp).read_traits(wanted, 5_000)
+        calls = mp.calls
+
+    assert [len(json.loads(c.form["distinct_ids"])) for c in calls] == [1_000, 1_000, 500]
+    assert sorted(read.traits) == sorted(wanted)
+
+
+def test_the_emulator_answers_profiles_by_distinct_id() -> None:
+    with emulator(rate_limits=False) as mp:
+        answers_by_distinct_id(f"{mp.url}/api/query/engage")
+
+
+def answers_by_distinct_id(url: str) -> None:
+    auth = (PROJECT_SECRET, "")
+    group = {"data_group_id": SANDBOX_DATA_GROUP_ID}
+
+    wanted = {**group, "distinct_ids": '["acct-1", "acct-3", "nobody"]'}
+    by_ids = requests.post(url, data=wanted, auth=auth, timeout=10).json()
+    assert [p["$distinct_id"] for p in by_ids["results"]] == ["acct-1", "acct-3"]
+    assert by_ids["total"] == 2
+    one = requests.post(url, data={**group, "distinct_id": "acct-2"}, auth=auth, timeout=10)
+    assert [p["$distinct_id"] for p in one.json()["results"]] == ["acct-2"]
+    for bad in ('"acct-1"', "[acct-1]", "[true]", '{"id": 1}'):
+        refused = requests.post(url, data={**group, "distinct_ids": bad}, auth=auth, timeout=10)
+        assert refused.status_code == 400, bad
+        assert "distinct_ids" in refused.json()["error"]
+
+
+def test_queries_by_id_count_against_the_hourly_budget() -> None:
+    with emulator(per_hour=2) as mp:
+        reader = source(mp)
+        reader.read_traits(["acct-1"], 5_000)
+        reader.read_traits(["acct-2"], 5_000)
+        with pytest.raises(RateLimited):
+            reader.read_traits(["acct-3"], 5_000)
+
+    assert [c.status for c in mp.calls] == [200, 200, 429]
+
+
 # --- the emulator's where subset ---------------------------------------------------------------
 
 

@@ -43,12 +43,19 @@ def error_of(tmp_path: Path, text: str) -> str:
     return str(info.value)
 
 
+def test_the_default_late_data_horizon_is_cut_to_a_smaller_window(tmp_path: Path) -> None:
+    text = MINIMAL.replace('path = "usage"', 'path = "usage"\nwindow_days = 2')
+    [source] = load_config(write(tmp_path, text)).sources
+    assert (source.late_data_days, source.late_days(), source.late_days(1)) == (3, 2, 1)
+
+
 def test_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     [source] = config.sources
     assert source.name == "demo"
     assert source.kind == "file"
     assert source.window_days == 3
+    assert (source.late_data_days, source.late_days()) == (3, 3)
     assert source.account_property == "account_id"
     assert source.gauges == {
         "seats": "seats_used",
@@ -100,6 +107,18 @@ def test_absolute_paths_are_kept(tmp_path: Path) -> None:
             MINIMAL.replace('path = "usage"', 'path = "usage"\nwindow_days = 91'),
             "  sources[0].window_days: Input should be less than or equal to 90 (got 91)",
             id="window-days-too-large",
+        ),
+        pytest.param(
+            MINIMAL.replace(
+                'path = "usage"', 'path = "usage"\nwindow_days = 7\nlate_data_days = 8'
+            ),
+            "  sources[0].late_data_days: Value error, must be at most window_days (7) (got 8)",
+            id="late-data-days-beyond-the-window",
+        ),
+        pytest.param(
+            MINIMAL.replace('path = "usage"', 'path = "usage"\nlate_data_days = 0'),
+            "  sources[0].late_data_days: Input should be greater than or equal to 1 (got 0)",
+            id="late-data-days-too-small",
         ),
         pytest.param(
             MINIMAL + 'base_url = "not a url"\n',

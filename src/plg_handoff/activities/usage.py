@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import hashlib
-import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from temporalio import activity
@@ -17,6 +15,15 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from plg_handoff import search_attributes as sa
+from plg_handoff.activities.change_digests import (
+    AccountDigest,
+    DigestRef,
+    Digests,
+    DigestStore,
+    traits_digest,
+    unpack,
+    usage_digest,
+)
 from plg_handoff.activities.contracts import (
     ACCOUNT_WORKFLOW,
     USAGE_SIGNAL,
@@ -25,18 +32,15 @@ from plg_handoff.activities.contracts import (
     account_workflow_id,
 )
 from plg_handoff.activities.ingest import roll_up
+from plg_handoff.activities.pull_days import PullDays, plan_days
 from plg_handoff.config import Config, Secrets, SourceConfig
-from plg_handoff.connectors.base import UsageSource
+from plg_handoff.connectors.base import SupportsTraitsById, TraitsRead, UsageSource
 from plg_handoff.connectors.quarantine import write_quarantine
 from plg_handoff.connectors.registry import load
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
-# Digests ride in the workflow result (~30 bytes an account); past this many accounts the
-# result would grow too large for history, and every account is signalled each cycle instead.
-MAX_DIGESTS = 30_000
-DIGEST_BYTES = 6  # 48 bits, 8 characters: a missed change is a 2**-48 chance per comparison
 SIGNAL_BATCH = 32  # signals in flight at once, and the unit of resumable progress
 HEARTBEAT_EVERY_S = 20  # at most; a quarter of the activity's heartbeat timeout if shorter
 
@@ -46,8 +50,10 @@ class PullUsageInput:
     source: str
     end_day: str | None = None  # ISO date; defaults to today (UTC)
     window_days: int | None = None  # defaults to the source's window_days
-    previous_digests: str = ""  # the last completed pull's `digests`: traits are read only for
-    # accounts whose rollups changed since, and unchanged accounts are not signalled again
+    previous: PullUsageResult | None = None  # the last completed scheduled pull: the days it
+    # pulled completely are not pulled again (unless end_day or window_days is given), traits
+    # are read and signals sent only for the accounts whose usage changed since
+    previous_digests: str = ""  # inline digests, as workflows of earlier releases pass them
 
 
 @dataclass
@@ -56,11 +62,11 @@ class PullUsageResult:
     sum(quarantined)."""
 
     source: str
-    days: list[str]
+    days: list[str]  # the days pulled
     read: int = 0
     accepted: int = 0
     duplicates: int = 0
-    outside_window: int = 0
+    outside_window: int = 0  # events of other days than those pulled
     quarantined: dict[str, int] = field(default_factory=dict)
     quarantine_file: str | None = None
     accounts: int = 0
@@ -68,16 +74,11 @@ class PullUsageResult:
     accounts_unchanged: int = 0  # same rollups as the last completed pull, and same traits
     # where they were read (traits are read for the accounts whose rollups changed)
     accounts_resumed: int = 0  # already signalled by an earlier attempt that crashed
-    digests: str = ""  # "account=usage:traits" digests per account, newline-separated, for the
-    # next pull
-
-
-@dataclass(frozen=True)
-class _Digests:
-    """One account's rollups digest, and its traits digest ("" until traits are read)."""
-
-    usage: str
-    traits: str = ""
+    complete_days: list[str] = field(default_factory=list)  # days of the window pulled after
+    # they left the late-data horizon: the next scheduled pull skips them
+    digest_file: DigestRef | None = None  # the accounts' change digests, for the next pull
+    profiles_total: int | None = None  # profiles the source counted when it last read them all
+    digests: str = ""  # inline digests: results of earlier releases carry them, honoured once
 
 
 @dataclass
@@ -85,53 +86,93 @@ class _Pulled:
     result: PullUsageResult
     rollups: dict[str, list[DayRollup]]
     traits: dict[str, AccountTraits]
-    usage_digests: dict[str, str]
+    usage_changed: set[str]
 
 
 class UsageActivities:
-    def __init__(self, config: Config, secrets: Secrets, client: Client) -> None:
+    def __init__(
+        self,
+        config: Config,
+        secrets: Secrets,
+        client: Client,
+        *,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
         self._config = config
         self._secrets = secrets
         self._client = client
+        self._today = today
 
     @activity.defn(name="pull_usage")
     async def pull_usage(self, request: PullUsageInput) -> PullUsageResult:
         source = self._config.source(request.source)
-        days = _window(request, source)
-        progress = PullProgress(sorted(d.isoformat() for d in days))
-        previous = _unpack(request.previous_digests)
+        plan = self._plan(request, source)
+        progress = PullProgress([d.isoformat() for d in plan.pulled])
+        previous = await asyncio.to_thread(self._previous_digests, request, source, plan)
+        profiles_total = request.previous.profiles_total if request.previous else None
         keepalive = asyncio.create_task(_keep_heartbeating(progress))
         try:
             pulled = await asyncio.to_thread(
-                self._read_and_roll_up, source, days, progress, previous
+                self._read_and_roll_up, source, plan.pulled, progress, previous, profiles_total
             )
         finally:
             keepalive.cancel()
         result = pulled.result
-        digests = _current_digests(pulled, previous)
-        # Signalled: the rollups changed, or traits were read and they changed.
-        changed = sorted(a for a, digest in digests.items() if previous.get(a) != digest)
-        result.accounts_unchanged = len(digests) - len(changed)
+        result.complete_days = plan.complete
+        digests = _current_digests(pulled, previous, plan.horizon)
+        result.digest_file = await asyncio.to_thread(self._digest_store(source).save, digests)
+        changed = _changed_accounts(pulled, previous)
+        result.accounts_unchanged = len(pulled.rollups) - len(changed)
         result.accounts_signalled = await self._fan_out(pulled, changed)
-        result.digests = _pack(digests) if len(digests) <= MAX_DIGESTS else ""
         log.info(
             "usage.pulled",
             source=source.name,
+            days=len(result.days),
             read=result.read,
             accepted=result.accepted,
             duplicates=result.duplicates,
             outside_window=result.outside_window,
             quarantined=result.quarantined,
             accounts=result.accounts,
+            traits_read=len(pulled.traits),
+            signalled=result.accounts_signalled,
         )
         return result
+
+    def _plan(self, request: PullUsageInput, source: SourceConfig) -> PullDays:
+        """A scheduled pull skips the days its predecessor pulled completely; a manual one, or
+        one given its own window, pulls the whole window."""
+        end = date.fromisoformat(request.end_day) if request.end_day else self._today()
+        window_days = request.window_days or source.window_days
+        scheduled = request.end_day is None and request.window_days is None
+        complete = request.previous.complete_days if request.previous and scheduled else []
+        return plan_days(end, window_days, source.late_days(window_days), complete)
+
+    def _digest_store(self, source: SourceConfig) -> DigestStore:
+        return DigestStore(self._config.data_dir / "digests" / source.name)
+
+    def _previous_digests(
+        self, request: PullUsageInput, source: SourceConfig, plan: PullDays
+    ) -> Digests | None:
+        """The last completed pull's digests; None (every account changed) when there is none
+        or its file cannot be read."""
+        previous = request.previous
+        if previous is not None and previous.digest_file is not None:
+            return self._digest_store(source).load(previous.digest_file)
+        inline = previous.digests if previous is not None else request.previous_digests
+        if not inline:
+            return None
+        # Digests of earlier releases cover every day that pull pulled.
+        days = previous.days if previous is not None else [d.isoformat() for d in plan.window]
+        return Digests(days=frozenset(days), accounts=unpack(inline))
 
     def _read_and_roll_up(
         self,
         source_config: SourceConfig,
         days: list[date],
         progress: PullProgress,
-        previous: dict[str, _Digests],
+        previous: Digests | None,
+        profiles_total: int | None,
     ) -> _Pulled:
         source: UsageSource = load("source", source_config.kind)(source_config, self._secrets)
         wanted = progress.days
@@ -149,10 +190,13 @@ class UsageActivities:
                 days=wanted,
                 spill_dir=Path(tmp),
             )
-        usage = {account: _usage_digest(d) for account, d in ingested.rollups.items()}
+        usage_changed = {
+            account
+            for account, rollups in ingested.rollups.items()
+            if previous is None or previous.usage_changed(account, rollups)
+        }
         # Traits (one API call an account for some sources) only where the rollups changed.
-        changed = sorted(a for a, digest in usage.items() if _usage_changed(previous, a, digest))
-        traits, bad_profiles = source.traits(changed)
+        traits = _read_traits(source, sorted(usage_changed), profiles_total)
         result = PullUsageResult(
             source=source_config.name,
             days=wanted,
@@ -162,12 +206,20 @@ class UsageActivities:
             outside_window=ingested.outside_window,
             quarantined=ingested.quarantined,
             accounts=len(ingested.rollups),
+            profiles_total=(
+                profiles_total if traits.profiles_total is None else traits.profiles_total
+            ),
         )
-        kept = [*ingested.kept, *bad_profiles]
+        kept = [*ingested.kept, *traits.bad]
         if kept:
             directory = self._config.data_dir / "quarantine" / source_config.name
             result.quarantine_file = str(write_quarantine(directory, max(wanted), kept))
-        return _Pulled(result=result, rollups=ingested.rollups, traits=traits, usage_digests=usage)
+        return _Pulled(
+            result=result,
+            rollups=ingested.rollups,
+            traits=traits.traits,
+            usage_changed=usage_changed,
+        )
 
     async def _fan_out(self, pulled: _Pulled, accounts: list[str]) -> int:
         """Signals the accounts (in id order) a batch at a time, heartbeating how far it got; a
@@ -216,55 +268,51 @@ async def _keep_heartbeating(progress: PullProgress) -> None:
         )
 
 
-def _usage_digest(days: list[DayRollup]) -> str:
-    return _digest([dataclasses.asdict(d) for d in days])
+def _read_traits(
+    source: UsageSource, accounts: list[str], profiles_total: int | None
+) -> TraitsRead:
+    if isinstance(source, SupportsTraitsById):
+        return source.read_traits(accounts, profiles_total)
+    traits, bad = source.traits(accounts)
+    return TraitsRead(traits, bad)
 
 
-def _traits_digest(traits: AccountTraits) -> str:
-    return _digest(dataclasses.asdict(traits))
-
-
-def _digest(value: object) -> str:
-    """URL-safe base64, so never ':' nor '=' (the separators of `_pack`)."""
-    raw = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()[:DIGEST_BYTES]
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _usage_changed(previous: dict[str, _Digests], account: str, digest: str) -> bool:
-    before = previous.get(account)
-    return before is None or before.usage != digest
-
-
-def _current_digests(pulled: _Pulled, previous: dict[str, _Digests]) -> dict[str, _Digests]:
-    """Each account's digests now; one whose traits were not read keeps its previous traits
-    digest, so only a change of its rollups signals it."""
-    digests = {}
-    for account, usage in pulled.usage_digests.items():
-        traits = pulled.traits.get(account)
-        before = previous.get(account)
-        if traits is not None:
-            digests[account] = _Digests(usage, _traits_digest(traits))
-        else:
-            digests[account] = _Digests(usage, before.traits if before else "")
-    return digests
-
-
-def _pack(digests: dict[str, _Digests]) -> str:
-    return "\n".join(
-        f"{account}={digest.usage}:{digest.traits}" for account, digest in sorted(digests.items())
+def _changed_accounts(pulled: _Pulled, previous: Digests | None) -> list[str]:
+    """The accounts to signal, in id order: their rollups changed, or their traits were read
+    and changed."""
+    return sorted(
+        account
+        for account in pulled.rollups
+        if account in pulled.usage_changed or _traits_changed(account, pulled, previous)
     )
 
 
-def _unpack(packed: str) -> dict[str, _Digests]:
-    """The packed digests; an entry of the older one-digest form (no ':') is left out, so that
-    account counts as changed once."""
-    digests = {}
-    for line in packed.splitlines():
-        account, equals, value = line.rpartition("=")
-        usage, colon, traits = value.partition(":")
-        if equals and colon:
-            digests[account] = _Digests(usage, traits)
-    return digests
+def _traits_changed(account: str, pulled: _Pulled, previous: Digests | None) -> bool:
+    """Whether the account's traits were read and differ from the last ones read."""
+    traits = pulled.traits.get(account)
+    if traits is None:
+        return False
+    before = previous.accounts.get(account) if previous is not None else None
+    return before is None or before.traits != traits_digest(traits)
+
+
+def _current_digests(pulled: _Pulled, previous: Digests | None, horizon: list[date]) -> Digests:
+    """Each account's digests over the days the next scheduled pull pulls again (the
+    late-data horizon); an account whose traits were not read keeps its previous traits
+    digest, so only a change of its rollups signals it."""
+    days = frozenset(d.isoformat() for d in horizon)
+    accounts = {}
+    for account, rollups in pulled.rollups.items():
+        recent = [r for r in rollups if r.day in days]
+        if not recent:
+            continue
+        traits = pulled.traits.get(account)
+        before = previous.accounts.get(account) if previous is not None else None
+        if traits is not None:
+            accounts[account] = AccountDigest(usage_digest(recent), traits_digest(traits))
+        else:
+            accounts[account] = AccountDigest(usage_digest(recent), before.traits if before else "")
+    return Digests(days=days, accounts=accounts)
 
 
 def _resume_point(days: list[str]) -> int:
@@ -277,9 +325,3 @@ def _resume_point(days: list[str]) -> int:
     if not isinstance(progress, PullProgress) or progress.days != days:
         return 0
     return progress.signalled
-
-
-def _window(request: PullUsageInput, source: SourceConfig) -> list[date]:
-    end = date.fromisoformat(request.end_day) if request.end_day else datetime.now(UTC).date()
-    size = request.window_days or source.window_days
-    return [end - timedelta(days=offset) for offset in range(size)]

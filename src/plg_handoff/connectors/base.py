@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from plg_handoff.domain.usage import AccountTraits, UsageEvent
 
@@ -39,6 +39,23 @@ class UsageSource(Protocol):
         and the profiles that could not be read. Called after `export`. An account's traits
         are returned whole or not at all: they replace what its workflow had."""
         ...
+
+
+@dataclass(frozen=True)
+class TraitsRead:
+    traits: dict[str, AccountTraits]
+    bad: list[Quarantined]
+    profiles_total: int | None = None
+    """How many profiles there are, when the source read them all."""
+
+
+@runtime_checkable
+class SupportsTraitsById(Protocol):
+    """An optional usage-source capability, for a profile API that answers either some profiles
+    by id or every profile page by page: told how many profiles the last full read counted
+    (None: unknown), the source reads the accounts' traits whichever way costs fewer queries."""
+
+    def read_traits(self, accounts: Sequence[str], profiles_total: int | None) -> TraitsRead: ...
 
 
 @dataclass(frozen=True)

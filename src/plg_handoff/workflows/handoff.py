@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RecordFunnelInput,
         UpsertOpportunityInput,
     )
+    from plg_handoff.activities.crm_queue import crm_task_queue
     from plg_handoff.activities.evaluate import HandoffPolicy
     from plg_handoff.activities.notify import Notification, NotifyActivities
     from plg_handoff.activities.writeback import AnnounceInput, WritebackActivities
@@ -188,6 +189,7 @@ class HandoffWorkflow:
         self._assign_clock: Clock | None = None
         self._contact_clock: Clock | None = None
         self._expiry_clock: Clock | None = None
+        self._crm_queue = crm_task_queue(workflow.info().task_queue)
 
     @workflow.run
     async def run(self, request: HandoffInput) -> HandoffStatus:
@@ -337,6 +339,7 @@ class HandoffWorkflow:
                 FollowUpInput(status.opportunity_id or "", status.task_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=CRM_RETRY,
+                task_queue=self._crm_queue,
             )
         except ActivityError as exc:
             if not (isinstance(exc.cause, ApplicationError) and exc.cause.type == "NotFound"):
@@ -426,6 +429,7 @@ class HandoffWorkflow:
                 FindOwnerInput(owner_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=CRM_RETRY,
+                task_queue=self._crm_queue,
             )
             return named
         status = self._require_status()
@@ -441,6 +445,7 @@ class HandoffWorkflow:
             ),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         return pooled
 
@@ -465,6 +470,7 @@ class HandoffWorkflow:
                 UpsertOpportunityInput(facts, owner.owner_id, opportunity_id=status.opportunity_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=CRM_RETRY,
+                task_queue=self._crm_queue,
             )
             policy = self._policy
             due_after = timedelta(seconds=policy.task_due_after_s if policy else 86400)
@@ -475,6 +481,7 @@ class HandoffWorkflow:
                 ),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=CRM_RETRY,
+                task_queue=self._crm_queue,
             )
             if current:
                 status.previous_owners.append(current)
@@ -562,6 +569,7 @@ class HandoffWorkflow:
                 RecordFunnelInput(status.opportunity_id, fields),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=FUNNEL_RETRY,
+                task_queue=self._crm_queue,
             )
         except ActivityError as exc:
             workflow.logger.warning(
@@ -792,6 +800,7 @@ class HandoffWorkflow:
             UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         self._keep_opportunity(opportunity.opportunity_id)
         status.evidence_updates += 1
@@ -812,6 +821,7 @@ class HandoffWorkflow:
             UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         self._keep_opportunity(opportunity.opportunity_id)
         contact = self._contact_clock if status.contacted_at is None else None
@@ -830,6 +840,7 @@ class HandoffWorkflow:
             ),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         status.task_id = task.task_id
         status.notes.append(f"restored in the CRM after: {missing}")
@@ -858,12 +869,14 @@ class HandoffWorkflow:
             AssignOwnerInput(facts.handoff_key, facts.account_id, facts=facts),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         opportunity = await workflow.execute_activity_method(
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, owner.owner_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         task = await workflow.execute_activity_method(
             CrmActivities.create_owner_task,
@@ -875,6 +888,7 @@ class HandoffWorkflow:
             ),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
             retry_policy=CRM_RETRY,
+            task_queue=self._crm_queue,
         )
         status.opportunity_id = opportunity.opportunity_id
         status.owner_id, status.owner_name = owner.owner_id, owner.owner_name
@@ -905,6 +919,7 @@ class HandoffWorkflow:
                 FollowUpInput(status.opportunity_id or "", status.task_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
                 retry_policy=CRM_RETRY,
+                task_queue=self._crm_queue,
             )
             if seen.contacted and status.contacted_at is None:
                 status.contacted_at = workflow.now()

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from plg_handoff.activities.crm_queue import crm_task_queue
     from plg_handoff.activities.refresh import RefreshActivities, RefreshOpenInput
     from plg_handoff.activities.usage import PullUsageInput, PullUsageResult, UsageActivities
 
@@ -30,13 +31,14 @@ class UsageSyncInput:
 class UsageSyncWorkflow:
     @workflow.run
     async def run(self, request: UsageSyncInput) -> PullUsageResult:
-        # A scheduled run sees the last completed run's result: accounts whose rollups did not
-        # change since are not signalled again. A manual run signals every account.
+        # A scheduled run sees the last completed run's result: days it pulled completely are
+        # not pulled again, and accounts whose rollups did not change since are not signalled
+        # again. A manual run pulls the whole window and signals every account.
         previous = workflow.get_last_completion_result(PullUsageResult)
-        digests = previous.digests if isinstance(previous, PullUsageResult) else ""
+        last = previous if isinstance(previous, PullUsageResult) else None
         result = await workflow.execute_activity_method(
             UsageActivities.pull_usage,
-            PullUsageInput(request.source, request.end_day, request.window_days, digests),
+            PullUsageInput(request.source, request.end_day, request.window_days, previous=last),
             start_to_close_timeout=timedelta(minutes=30),
             # The pull heartbeats while it fans out; a dead worker is noticed within this.
             heartbeat_timeout=timedelta(minutes=2),
@@ -57,6 +59,7 @@ class UsageSyncWorkflow:
                 RefreshOpenInput(source),
                 start_to_close_timeout=timedelta(minutes=10),
                 retry_policy=REFRESH_RETRY,
+                task_queue=crm_task_queue(workflow.info().task_queue),
             )
         except ActivityError as exc:
             workflow.logger.warning(

@@ -5,6 +5,10 @@ before our error mapping sees it). A short, bounded tenacity retry covers blips 
 `SHORT_WAIT_S`; anything longer is raised typed (RateLimited with retry_after, TransientError)
 for Temporal's retry policy. Calls that create records are not retried here when the request
 may have been processed (transport errors, 5xx): the activity's next attempt looks first.
+
+Pacing: every request waits for a slot under the private app's limit per 10 seconds, and a
+search also under the search endpoints' limit per second, so this process never sends one
+that HubSpot would refuse for its rate (across workers the CRM task queue's rate applies).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ from plg_handoff.connectors.hubspot.properties import (
     company_properties,
     deal_properties,
 )
+from plg_handoff.connectors.pacing import RequestPacer, paced
 from plg_handoff.connectors.registry import register
 from plg_handoff.logs import get_logger
 
@@ -85,6 +90,8 @@ SHORT_WAIT_S = 2.0  # longer waits belong to Temporal's retry policy, not to thi
 ATTEMPTS = 3
 BATCH_SIZE = 100  # HubSpot's limit for batch read/update/upsert inputs
 OWNERS_TTL_S = 300.0
+LIMIT_WINDOW_S = 10.0
+SEARCH_WINDOW_S = 1.0
 FRESH_DEALS = 10_000
 MAX_TASKS = BATCH_SIZE  # tasks read per deal when looking for an owner's own
 CANCELLED_MEETINGS = frozenset({"CANCELED", "CANCELLED", "NO_SHOW"})
@@ -164,6 +171,8 @@ class HubSpotCrm:
             client.crm.associations.v4.batch_api,
         )
         self._timeout = config.timeout.total_seconds()
+        self._pacer = RequestPacer(config.requests_per_10s, LIMIT_WINDOW_S)
+        self._search_pacer = RequestPacer(config.search_requests_per_s, SEARCH_WINDOW_S)
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_short_retry),
             wait=_wait,
@@ -182,15 +191,29 @@ class HubSpotCrm:
         # so `find_task` needs no call for them.
         self._fresh_deals: OrderedDict[str, None] = OrderedDict()
 
-    def _call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True, **kwargs: Any) -> T:
+    def _call(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        idempotent: bool = True,
+        search: bool = False,
+        **kwargs: Any,
+    ) -> T:
+        """`search=True`: a CRM search endpoint, paced under its own limit too."""
         retrying = self._retrying if idempotent else self._retrying_create
-        result: T = retrying(self._mapped, fn, *args, _request_timeout=self._timeout, **kwargs)
+        pacers = (self._search_pacer, self._pacer) if search else (self._pacer,)
+        result: T = retrying(
+            self._mapped, pacers, fn, *args, _request_timeout=self._timeout, **kwargs
+        )
         return result
 
     @staticmethod
-    def _mapped(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _mapped(
+        pacers: Sequence[RequestPacer], fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
         try:
-            return fn(*args, **kwargs)
+            with paced(*pacers):
+                return fn(*args, **kwargs)
         except ConnectorError:
             raise
         except Exception as exc:  # the SDK raises a different class per sub-package

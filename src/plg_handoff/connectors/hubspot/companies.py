@@ -37,7 +37,12 @@ _EXISTING_ID = re.compile(r"Existing ID: (\d+)")
 
 class Caller(Protocol):
     def __call__(
-        self, fn: Callable[..., Any], *args: Any, idempotent: bool = True, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        idempotent: bool = True,
+        search: bool = False,
+        **kwargs: Any,
     ) -> Any: ...
 
 
@@ -115,6 +120,7 @@ class Companies:
                 properties=[COMPANY_ID_PROPERTY, "domain", OWNER_PROPERTY],
                 limit=10,
             ),
+            search=True,
         )
         results = list(page.results or [])
         by_id = [r for r in results if (r.properties or {}).get(COMPANY_ID_PROPERTY) == account_id]

@@ -93,6 +93,11 @@ class MixpanelCredentials:
         return "MixpanelCredentials(project_secret)"
 
 
+class EngagePage(NamedTuple):
+    results: list[Any]
+    total: int | None  # the profiles matching the query, every page together
+
+
 class ExportLine(NamedTuple):
     text: str
     location: str  # e.g. "export:2026-11-20..2026-11-22:line 7"
@@ -199,15 +204,34 @@ class MixpanelClient:
                 yield response
 
     def engage(
-        self, data_group_id: str | None = None, *, page_size: int = MAX_PAGE_SIZE
+        self,
+        data_group_id: str | None = None,
+        *,
+        distinct_ids: Sequence[str] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
     ) -> Iterator[Any]:
         """Every profile (`{"$distinct_id": ..., "$properties": {...}}`) of the Engage query,
-        page by page: page 0 opens a session, later pages name it."""
+        page by page; with `distinct_ids`, only those profiles."""
+        for page in self.engage_pages(
+            data_group_id, distinct_ids=distinct_ids, page_size=page_size
+        ):
+            yield from page.results
+
+    def engage_pages(
+        self,
+        data_group_id: str | None = None,
+        *,
+        distinct_ids: Sequence[str] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[EngagePage]:
+        """The Engage query's pages: page 0 opens a session, later pages name it."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         form = {"page_size": str(page_size)}
         if data_group_id:
             form["data_group_id"] = data_group_id
+        if distinct_ids is not None:
+            form["distinct_ids"] = json.dumps(list(distinct_ids))
         page, seen, session_id = 0, 0, None
         with self._session_scope() as session:
             while True:
@@ -218,12 +242,13 @@ class MixpanelClient:
                 results = body.get("results")
                 if not isinstance(results, list):
                     raise TransientError(VENDOR, "engage answered without a `results` list")
-                yield from results
+                total = body.get("total")
+                total = total if isinstance(total, int) and not isinstance(total, bool) else None
+                yield EngagePage(results, total)
                 seen += len(results)
                 size = body.get("page_size")
                 size = size if isinstance(size, int) and size > 0 else page_size
-                total = body.get("total")
-                if len(results) < size or (isinstance(total, int) and seen >= total):
+                if len(results) < size or (total is not None and seen >= total):
                     return
                 session_id = str(body.get("session_id") or "")
                 if not session_id:

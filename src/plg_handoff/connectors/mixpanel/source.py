@@ -3,7 +3,9 @@ profiles (Engage API)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
@@ -11,17 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from plg_handoff.config import ConfigError, MixpanelSourceConfig, Secrets
-from plg_handoff.connectors.base import ParsedLine, Quarantined
+from plg_handoff.connectors.base import ParsedLine, Quarantined, TraitsRead
 from plg_handoff.connectors.mixpanel_shape import parse_event_line, traits_from_profile
 from plg_handoff.connectors.registry import register
 from plg_handoff.domain.usage import AccountTraits
 
-from .client import MixpanelClient, MixpanelCredentials
+from .client import MAX_PAGE_SIZE, MixpanelClient, MixpanelCredentials
 
 ENV_USERNAME = "HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME"
 ENV_SECRET = "HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET"  # noqa: S105  # a variable name
 ENV_PROJECT_SECRET = "HANDOFF_MIXPANEL_PROJECT_SECRET"  # noqa: S105  # a variable name
 ENV_PREFIX = "HANDOFF_"
+# Profiles asked for by id in one Engage query: they come back in one page (1,000 at most),
+# and the form body stays around 30 KB for ids of 20 characters.
+IDS_PER_QUERY = MAX_PAGE_SIZE
 
 
 def credentials_from_env(
@@ -116,21 +121,60 @@ class MixpanelUsageSource:
                 yield parse_event_line(line.text, line.location, self._config.account_property)
 
     def traits(self, accounts: Sequence[str]) -> tuple[dict[str, AccountTraits], list[Quarantined]]:
-        """Every group profile: the Engage query pages through them all anyway."""
+        """Every group profile: without knowing how many there are, paging through them all
+        is the bounded cost."""
         del accounts
+        read = self._read_every_profile()
+        return read.traits, read.bad
+
+    def read_traits(self, accounts: Sequence[str], profiles_total: int | None) -> TraitsRead:
+        """The accounts' profiles by id, `IDS_PER_QUERY` a query, when that takes fewer queries
+        than paging through all `profiles_total` (unknown: paging, which counts them)."""
+        wanted = sorted(set(accounts))
+        if self._config.data_group_id is None or not wanted:
+            return TraitsRead({}, [])
+        queries_by_id = math.ceil(len(wanted) / IDS_PER_QUERY)
+        if profiles_total is None or queries_by_id >= _pages(profiles_total):
+            return self._read_every_profile()
+        return self._read_profiles(wanted)
+
+    def _read_every_profile(self) -> TraitsRead:
         group = self._config.data_group_id
-        traits: dict[str, AccountTraits] = {}
-        bad: list[Quarantined] = []
+        read = TraitsRead({}, [])
         if group is None:
-            return traits, bad
-        for number, profile in enumerate(self._client.engage(group), start=1):
+            return read
+        total = seen = 0
+        for page in self._client.engage_pages(group):
+            self._parse(page.results, read, first_number=seen + 1)
+            seen += len(page.results)
+            total = page.total if page.total is not None else seen
+        return dataclasses.replace(read, profiles_total=total)
+
+    def _read_profiles(self, accounts: list[str]) -> TraitsRead:
+        group = self._config.data_group_id
+        read = TraitsRead({}, [])
+        seen = 0
+        for start in range(0, len(accounts), IDS_PER_QUERY):
+            found = list(
+                self._client.engage(group, distinct_ids=accounts[start : start + IDS_PER_QUERY])
+            )
+            self._parse(found, read, first_number=seen + 1)
+            seen += len(found)
+        return read
+
+    def _parse(self, profiles: list[Any], into: TraitsRead, first_number: int) -> None:
+        """Each profile's traits into `into`, or the profile quarantined: whole or nothing."""
+        for number, profile in enumerate(profiles, start=first_number):
             account_id, properties = _profile_parts(profile)
             if account_id is None or properties is None:
-                location = f"engage:{group}:profile {number}"
-                bad.append(Quarantined("bad_profile", _raw(profile), location))
+                location = f"engage:{self._config.data_group_id}:profile {number}"
+                into.bad.append(Quarantined("bad_profile", _raw(profile), location))
                 continue
-            traits[account_id] = traits_from_profile(properties, self._config.traits)
-        return traits, bad
+            into.traits[account_id] = traits_from_profile(properties, self._config.traits)
+
+
+def _pages(profiles: int) -> int:
+    return max(1, math.ceil(profiles / MAX_PAGE_SIZE))
 
 
 def day_runs(days: Sequence[date]) -> list[tuple[date, date]]:

@@ -1,4 +1,8 @@
-"""Salesforce opportunities, owners and tasks for handoffs, through `simple-salesforce`."""
+"""Salesforce opportunities, owners and tasks for handoffs, through `simple-salesforce`.
+
+Pacing: at most `requests_per_second` requests a second from this process, and none once the
+org's daily API allocation is used up to its reserve for other integrations (a RateLimited
+with a retry-after instead); across workers the CRM task queue's rate applies."""
 
 from __future__ import annotations
 
@@ -38,7 +42,9 @@ from plg_handoff.connectors.errors import (
     SetupRequired,
     TransientError,
 )
+from plg_handoff.connectors.pacing import RequestPacer
 from plg_handoff.connectors.registry import register
+from plg_handoff.connectors.salesforce.allocation import DailyAllocation
 from plg_handoff.connectors.salesforce.auth import SalesforceCredentials, Token, fetch_token
 from plg_handoff.connectors.salesforce.errors import (
     VENDOR,
@@ -70,6 +76,7 @@ USAGE_FIELDS = (
 )
 SHORT_WAIT_S = 2.0  # longer waits belong to Temporal's retry policy, not to this process
 OWNERS_TTL_S = 300.0
+PACE_WINDOW_S = 1.0
 CACHE_SIZE = 10_000
 
 
@@ -233,9 +240,11 @@ class SalesforceCrm:
         self._fresh: _Lru = _Lru()
         self._credentials = credentials
         self._timeout = config.timeout.total_seconds()
+        self._pacer = RequestPacer(config.requests_per_second, PACE_WINDOW_S)
+        self._allocation = DailyAllocation(config.daily_api_reserve, clock)
         instance = str(config.instance_url) if config.instance_url else None
         self._local_host = _local_host(instance) or _local_host(str(config.login_url))
-        self._session = _session(self._timeout, self._local_host)
+        self._session = self._new_session(self._local_host)
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_short_retry),
             wait=_wait,
@@ -250,13 +259,18 @@ class SalesforceCrm:
     def from_secrets(cls, config: SalesforceConfig, secrets: Secrets) -> SalesforceCrm:
         return cls(config, SalesforceCredentials.from_secrets(secrets))
 
+    def _new_session(self, local_host: str | None) -> requests.Session:
+        session = _session(self._timeout, local_host)
+        session.hooks["response"].append(self._allocation.observe)
+        return session
+
     def _login(self) -> None:
         self._token = self._retrying(fetch_token, self._session, self._config, self._credentials)
         local_host = _local_host(self._token.instance_url)
         if local_host != self._local_host:
             # a local emulator named by the token answer: reach it over plain HTTP too
             self._local_host = local_host
-            self._session = _session(self._timeout, local_host)
+            self._session = self._new_session(local_host)
         self._sf = Salesforce(
             instance_url=self._token.instance_url,
             session_id=self._token.access_token,
@@ -282,8 +296,10 @@ class SalesforceCrm:
         return result
 
     def _mapped(self, fn: Callable[[Any], T], record: str) -> T:
+        self._allocation.admit()
         try:
-            return fn(self._sf)
+            with self._pacer.slot():
+                return fn(self._sf)
         except ConnectorError:
             raise
         except Exception as exc:

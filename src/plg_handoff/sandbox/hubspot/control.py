@@ -8,7 +8,7 @@ from typing import Any
 from .errors import validation_error
 from .faults import FaultPlan
 from .gateway import Gateway
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, SearchLimiter
 from .routing import Request, Response, Router
 from .store import CrmStore
 
@@ -42,12 +42,17 @@ def apply_faults(faults: FaultPlan, body: Mapping[str, Any]) -> None:
 
 class ControlRoutes:
     def __init__(
-        self, *, store: CrmStore, faults: FaultPlan, gateway: Gateway, limiter: RateLimiter
+        self,
+        *,
+        store: CrmStore,
+        faults: FaultPlan,
+        gateway: Gateway,
+        limiters: tuple[RateLimiter, SearchLimiter],
     ) -> None:
         self._store = store
         self._faults = faults
         self._gateway = gateway
-        self._limiter = limiter
+        self._limiters = limiters
 
     def register(self, router: Router) -> None:
         router.add("GET", "/_sandbox/state", self.state)
@@ -66,6 +71,7 @@ class ControlRoutes:
                     {"method": method, "path": path} for method, path in self._gateway.calls()
                 ],
                 "faults": self._faults.describe(),
+                "refusals": self._gateway.refusals(),
             },
         )
 
@@ -79,5 +85,6 @@ class ControlRoutes:
             self._store.persist()
         self._faults.clear()
         self._gateway.reset_calls()
-        self._limiter.reset()
+        for limiter in self._limiters:
+            limiter.reset()
         return Response(200, {"status": "reset"})

@@ -25,7 +25,7 @@ from .faults import FaultPlan
 from .gateway import Gateway
 from .owners import DEFAULT_OWNERS, OwnerSeed
 from .page import OverviewPage
-from .ratelimit import RateLimiter
+from .ratelimit import SEARCH_PER_SECOND, RateLimiter, SearchLimiter
 from .records import Records
 from .routes_objects import ObjectRoutes, render
 from .routes_portal import PortalRoutes
@@ -48,6 +48,7 @@ class HubSpotEmulator(ServedEndpoint):
         state_path: Path | None = None,
         custom_properties: Mapping[str, Sequence[PropertySeed]] | None = None,
         rate_limit_per_10s: int = 190,
+        search_per_second: int = SEARCH_PER_SECOND,
         daily_limit: int = 500_000,
     ) -> None:
         self.token = token
@@ -58,15 +59,24 @@ class HubSpotEmulator(ServedEndpoint):
             state_path=state_path,
         )
         self._limiter = RateLimiter(rate_limit_per_10s, daily_limit)
+        self._search_limiter = SearchLimiter(search_per_second)
         api = Router()
         ObjectRoutes(self._store, Records(self._store, self.faults)).register(api)
         PortalRoutes(self._store).register(api)
         self._gateway = Gateway(
-            token=token, store=self._store, faults=self.faults, limiter=self._limiter, router=api
+            token=token,
+            store=self._store,
+            faults=self.faults,
+            limiter=self._limiter,
+            search_limiter=self._search_limiter,
+            router=api,
         )
         self._control = Router()
         ControlRoutes(
-            store=self._store, faults=self.faults, gateway=self._gateway, limiter=self._limiter
+            store=self._store,
+            faults=self.faults,
+            gateway=self._gateway,
+            limiters=(self._limiter, self._search_limiter),
         ).register(self._control)
         self._page = OverviewPage(self._store)
         self._serving = ServerThread("hubspot-emulator")
@@ -99,6 +109,12 @@ class HubSpotEmulator(ServedEndpoint):
     def calls(self) -> list[tuple[str, str]]:
         """(METHOD, path) of every vendor API request received, oldest first (a snapshot)."""
         return self._gateway.calls()
+
+    @property
+    def refusals(self) -> dict[str, int]:
+        """429 answers so far by HubSpot's policyName: TEN_SECONDLY_ROLLING, SECONDLY (the
+        search endpoints), DAILY; reset with the calls."""
+        return self._gateway.refusals()
 
     def reset_calls(self) -> None:
         self._gateway.reset_calls()

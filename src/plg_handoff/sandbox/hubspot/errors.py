@@ -67,6 +67,17 @@ def rate_limited(retry_after_s: int) -> ApiError:
     )
 
 
+def secondly_limited() -> ApiError:
+    """The CRM search endpoints' 4 requests/s per token are spent: a second's wait."""
+    return ApiError(
+        429,
+        RATE_LIMITS,
+        "You have reached your secondly limit.",
+        extra={"errorType": "RATE_LIMIT", "policyName": "SECONDLY"},
+        headers={"Retry-After": "1"},
+    )
+
+
 def daily_limited() -> ApiError:
     """The portal's daily allowance is spent: no Retry-After, it resets at midnight."""
     return ApiError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from .errors import (
@@ -13,9 +14,10 @@ from .errors import (
     ApiError,
     daily_limited,
     rate_limited,
+    secondly_limited,
 )
 from .faults import FaultPlan, InjectedFailure
-from .ratelimit import RateLimiter
+from .ratelimit import RateDecision, RateLimiter, SearchLimiter, is_search
 from .routing import Request, Response, Router, error_response, parse_json_body
 from .store import CrmStore
 
@@ -37,6 +39,7 @@ class Gateway:
         store: CrmStore,
         faults: FaultPlan,
         limiter: RateLimiter,
+        search_limiter: SearchLimiter,
         router: Router,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -44,18 +47,26 @@ class Gateway:
         self._store = store
         self._faults = faults
         self._limiter = limiter
+        self._search_limiter = search_limiter
         self._router = router
         self._sleep = sleep
         self._calls: list[tuple[str, str]] = []
+        self._refusals: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
 
     def calls(self) -> list[tuple[str, str]]:
         with self._calls_lock:
             return list(self._calls)
 
+    def refusals(self) -> dict[str, int]:
+        """429 answers by HubSpot's policyName (injected ones included)."""
+        with self._calls_lock:
+            return dict(self._refusals)
+
     def reset_calls(self) -> None:
         with self._calls_lock:
             self._calls.clear()
+            self._refusals.clear()
 
     def handle(
         self,
@@ -75,23 +86,36 @@ class Gateway:
         failure = self._faults.take_failure()
         if failure is not None:
             return self._injected(failure)
+        if is_search(method, path) and not self._search_limiter.acquire():
+            return self._refused(secondly_limited(), self._limiter.peek())
         decision = self._limiter.acquire()
-        if decision.allowed:
-            response = self._dispatch(method, path, query, raw_body)
-        else:
+        if not decision.allowed:
             refusal = (
                 daily_limited()
                 if decision.daily_remaining == 0
                 else rate_limited(decision.retry_after_s)
             )
-            response = error_response(refusal)
+            return self._refused(refusal, decision)
+        response = self._dispatch(method, path, query, raw_body)
         response.headers.update(self._limiter.headers(decision))
         return response
+
+    def _refused(self, refusal: ApiError, decision: RateDecision) -> Response:
+        self._count_refusal(refusal)
+        response = error_response(refusal)
+        response.headers.update(self._limiter.headers(decision))
+        return response
+
+    def _count_refusal(self, refusal: ApiError) -> None:
+        with self._calls_lock:
+            self._refusals[str(refusal.extra.get("policyName", "UNKNOWN"))] += 1
 
     def _injected(self, failure: InjectedFailure) -> Response:
         headers = self._limiter.headers(self._limiter.peek())
         if failure.status == 429:
-            response = error_response(rate_limited(failure.retry_after_s))
+            refusal = rate_limited(failure.retry_after_s)
+            self._count_refusal(refusal)
+            response = error_response(refusal)
             headers["X-HubSpot-RateLimit-Remaining"] = "0"
         else:
             message = _SERVER_ERRORS.get(failure.status, "internal error")

@@ -2,9 +2,9 @@
 
 Follows `specs/mixpanel/export.openapi.yaml` and `query.openapi.yaml`: Basic auth by service
 account (with `project_id`) or project secret, JSONL export streamed with chunked transfer
-encoding and gzip, Engage paging by session, the documented limits (60 queries per hour,
-3 per second, 100 concurrent exports, 5 concurrent queries) answered with 429 and Mixpanel's
-error body."""
+encoding and gzip, Engage profiles by id (`distinct_ids`) or paged by session, the documented
+limits (60 queries per hour, 3 per second, 100 concurrent exports, 5 concurrent queries)
+answered with 429 and Mixpanel's error body."""
 
 from __future__ import annotations
 

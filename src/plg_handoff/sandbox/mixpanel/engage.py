@@ -1,10 +1,12 @@
 """`POST /api/query/engage`: group (or user) profiles, paged through a session.
 
-Page 0 opens a session holding a snapshot of the matching profiles; a later page must name the
-session (`session_id`), as Mixpanel requires."""
+Page 0 opens a session holding a snapshot of the matching profiles (those named by
+`distinct_ids` / `distinct_id` when given, then filtered by `where`); a later page must name
+the session (`session_id`), as Mixpanel requires."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
@@ -58,6 +60,9 @@ class EngageSessions:
         if group != self._data_group_id:
             raise ApiError(400, f"data_group_id {group!r} is not a group key of this project")
         profiles = tuple(self._group_profiles())
+        wanted = _distinct_ids(form)
+        if wanted is not None:
+            profiles = tuple(p for p in profiles if str(p.get("$distinct_id")) in wanted)
         if form.get("where"):
             try:
                 where = compile_where(form["where"])
@@ -82,6 +87,27 @@ class EngageSessions:
         if entry is None or entry[0] < self._clock() - SESSION_TTL_S:
             raise ApiError(400, f"session_id {session_id!r} is unknown or has expired")
         return entry[1]
+
+
+def _distinct_ids(form: Mapping[str, str]) -> set[str] | None:
+    """The profiles asked for by id (`distinct_ids`, a JSON array, and/or `distinct_id`); None
+    when the query names none."""
+    if not form.get("distinct_ids") and not form.get("distinct_id"):
+        return None
+    wanted = {form["distinct_id"]} if form.get("distinct_id") else set()
+    if form.get("distinct_ids"):
+        try:
+            ids = json.loads(form["distinct_ids"])
+        except json.JSONDecodeError:
+            ids = None
+        if not isinstance(ids, list) or not all(_is_id(i) for i in ids):
+            raise ApiError(400, "distinct_ids must be a JSON array of distinct ids")
+        wanted.update(str(i) for i in ids)
+    return wanted
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def _integer(form: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
