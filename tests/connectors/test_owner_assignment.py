@@ -3,7 +3,9 @@ workflows on the Temporal dev server (visibility answers the open-handoff counts
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,12 +13,14 @@ from typing import Any
 
 import pytest
 import requests
+from temporalio.api.enums.v1 import EventType
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from plg_handoff import search_attributes as sa
+from plg_handoff.activities.contracts import owner_pool_workflow_id
 from plg_handoff.activities.crm import AssignedOwner, AssignOwnerInput, CrmActivities, HandoffFacts
 from plg_handoff.config import Config
 from plg_handoff.connectors.hubspot import HubSpotCrm
@@ -215,3 +219,52 @@ async def test_no_owner_left_is_an_error_naming_the_pool(assign: Assigner) -> No
         await assign(facts("acct-x"), exclude=[MAYA], round_=1)
     assert e.value.type == "NoActiveOwner"
     assert e.value.non_retryable  # only the exclusions leave nobody: retrying cannot help
+
+
+BURST = 60
+
+
+async def pool_updates(env: WorkflowEnvironment, config: Config) -> int:
+    """Updates the pool's entity workflow took, over all its runs."""
+    pool_id = owner_pool_workflow_id(config.temporal.task_queue, "default")
+    count = 0
+    async for execution in env.client.list_workflows(f'WorkflowId = "{pool_id}"'):
+        history = await env.client.get_workflow_handle(
+            pool_id, run_id=execution.run_id
+        ).fetch_history()
+        count += sum(
+            1
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        )
+    return count
+
+
+@pytest.mark.parametrize("cap", [None, BURST // 3])
+async def test_a_burst_of_handoffs_is_assigned_fairly_in_a_few_pool_updates(
+    tmp_path: Path, dev_env: WorkflowEnvironment, cap: int | None
+) -> None:
+    """60 handoffs opening at once (a first sync, a backfill): every one gets an owner, the
+    three owners get 20 each (the cap, when there is one, is never passed), asking again gives
+    the same answers, and the pool's entity takes a handful of updates, not 60: a workflow
+    takes at most 10 updates in flight, and one update per handoff made the pool the
+    bottleneck of every handoff."""
+    hubspot = HubSpotEmulator(token=TOKEN, search_per_second=1_000)
+    hubspot.start()
+    crm = {
+        "owner_pool": [MAYA, DANIEL, PRIYA],
+        "max_open_per_owner": cap,
+        "search_requests_per_s": 1_000,
+    }
+    try:
+        async with assigner(tmp_path, hubspot, dev_env, crm) as assign:
+            handoffs = [facts(f"acct-burst-{n}-{uuid.uuid4().hex[:4]}") for n in range(BURST)]
+            first = await asyncio.gather(*(assign(h) for h in handoffs))
+            again = await asyncio.gather(*(assign(h) for h in handoffs[:10]))
+            updates = await pool_updates(dev_env, assign.config)
+    finally:
+        hubspot.stop()
+    owners = [a.owner_id for a in first]
+    assert Counter(owners) == {MAYA: 20, DANIEL: 20, PRIYA: 20}
+    assert [a.owner_id for a in again] == owners[:10]
+    assert updates <= BURST // 5

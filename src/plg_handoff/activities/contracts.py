@@ -19,7 +19,8 @@ SNOOZE_UPDATE = "snooze"
 DISQUALIFY_UPDATE = "disqualify"
 REQUALIFY_UPDATE = "requalify"
 OWNER_POOL_WORKFLOW = "OwnerPoolWorkflow"
-NEXT_OWNER_UPDATE = "next_owner"
+NEXT_OWNER_UPDATE = "next_owner"  # one ask an update: kept for callers of earlier releases
+NEXT_OWNERS_UPDATE = "next_owners"
 
 
 def account_workflow_id(account_id: str) -> str:
@@ -131,6 +132,24 @@ class NextOwnerRequest:
     open_handoffs: dict[str, list[str]] = field(default_factory=dict)
     """Per candidate, the open handoffs Temporal visibility lists; the pool adds the ones it
     assigned too recently to be listed."""
+
+
+@dataclass
+class NextOwnersRequest:
+    """Asks of one pool that share their candidates, answered in one update: a burst of
+    handoffs costs the pool an update a batch, not one each (a workflow takes at most 10
+    updates in flight)."""
+
+    asks: list[str]
+    """Rotation keys, each stable per ask: the handoff key, with `#<round>` for a
+    reassignment."""
+    candidates: list[str]
+    max_open_per_owner: int | None = None
+    open_counts: dict[str, int] = field(default_factory=dict)
+    """Per candidate, the running handoffs Temporal visibility lists."""
+    listed_recent: list[str] = field(default_factory=list)
+    """The listed handoffs started or assigned within the visibility lag: the pool does not
+    count them again among its own recent assignments."""
 
 
 @dataclass

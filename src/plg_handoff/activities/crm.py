@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from plg_handoff import search_attributes as sa
-from plg_handoff.activities.contracts import (
-    NEXT_OWNER_UPDATE,
-    OWNER_POOL_WORKFLOW,
-    NextOwnerRequest,
-    OwnerPoolInput,
-    owner_pool_workflow_id,
-)
+from plg_handoff.activities.rotation import OpenHandoffs, PoolAsk, RotationBatcher
 from plg_handoff.config import Config
 from plg_handoff.connectors.base import (
     CrmConnector,
@@ -37,6 +31,8 @@ from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
 HANDOFF_WORKFLOW = "HandoffWorkflow"
+VISIBILITY_PAGE = 1_000
+VISIBILITY_LAG_S = 300.0  # as the owner pool counts its own recent assignments
 
 
 @dataclass
@@ -136,6 +132,7 @@ class CrmActivities:
         self._crm = crm
         self._client = client
         self._config = config
+        self._rotation = RotationBatcher(client, config.temporal.task_queue, self._open_handoffs)
 
     @activity.defn(name="assign_owner")
     async def assign_owner(self, request: AssignOwnerInput) -> AssignedOwner:
@@ -158,17 +155,11 @@ class CrmActivities:
             if kept is not None:
                 return self._assigned(request, owners[kept], "existing_owner", None, account_ref)
         rule, candidates = self._pool_for(request, owners, exclude)
-        open_handoffs = (
-            await self._open_handoffs(candidates) if rule.max_open_per_owner is not None else {}
-        )
-        owner_id = await self._next_in_rotation(
-            rule.pool,
-            NextOwnerRequest(
-                rotation_key(request.handoff_key, request.round),
-                candidates,
-                rule.max_open_per_owner,
-                open_handoffs,
-            ),
+        # The rotation lives in a Temporal entity workflow per pool: durable, one order for
+        # all workers; concurrent asks of this worker share its updates.
+        owner_id = await self._rotation.next_owner(
+            PoolAsk(rule.pool, tuple(candidates), rule.max_open_per_owner),
+            rotation_key(request.handoff_key, request.round),
         )
         return self._assigned(request, owners[owner_id], "round_robin", rule.pool, account_ref)
 
@@ -228,35 +219,30 @@ class CrmActivities:
             )
         return rule, candidates
 
-    async def _open_handoffs(self, candidates: list[str]) -> dict[str, list[str]]:
+    async def _open_handoffs(self, candidates: list[str]) -> OpenHandoffs:
         """Running handoff workflows per owner of this deployment (its task queue), from
-        Temporal visibility."""
+        Temporal visibility, and which of them are recent enough that the pool may count them
+        among its own assignments too."""
         owners = ", ".join(json.dumps(c) for c in candidates)
         query = (
             f'WorkflowType="{HANDOFF_WORKFLOW}" AND ExecutionStatus="Running"'
             f' AND TaskQueue="{self._config.temporal.task_queue}"'
             f" AND {sa.OWNER_ID.name} IN ({owners})"
         )
-        found: dict[str, list[str]] = {}
-        async for execution in self._client.list_workflows(query):
-            owner = execution.typed_search_attributes.get(sa.OWNER_ID)
-            if owner is not None:
-                found.setdefault(owner, []).append(execution.id)
-        return found
-
-    async def _next_in_rotation(self, pool: str, request: NextOwnerRequest) -> str:
-        """The rotation lives in a Temporal entity workflow per pool: durable, and one order
-        for all workers. Asking twice with the same key gives the same owner."""
-        task_queue = self._config.temporal.task_queue
-        handle = await self._client.start_workflow(
-            OWNER_POOL_WORKFLOW,
-            OwnerPoolInput(pool),
-            id=owner_pool_workflow_id(task_queue, pool),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        owner: str = await handle.execute_update(NEXT_OWNER_UPDATE, request, result_type=str)
-        return owner
+        recent_after = time.time() - VISIBILITY_LAG_S
+        counts: dict[str, int] = {}
+        recent: list[str] = []
+        async for execution in self._client.list_workflows(query, page_size=VISIBILITY_PAGE):
+            attributes = execution.typed_search_attributes
+            owner = attributes.get(sa.OWNER_ID)
+            if owner is None:
+                continue
+            counts[owner] = counts.get(owner, 0) + 1
+            assigned_at = attributes.get(sa.ASSIGNED_AT)
+            started = execution.start_time.timestamp()
+            if started >= recent_after or (assigned_at or 0) >= recent_after:
+                recent.append(execution.id)
+        return OpenHandoffs(counts, tuple(recent))
 
     @activity.defn(name="find_owner")
     async def find_owner(self, request: FindOwnerInput) -> AssignedOwner:
