@@ -222,6 +222,7 @@ async def test_no_owner_left_is_an_error_naming_the_pool(assign: Assigner) -> No
 
 
 BURST = 60
+SEARCH_COMPANIES = "/crm/v3/objects/companies/search"
 
 
 async def pool_updates(env: WorkflowEnvironment, config: Config) -> int:
@@ -248,23 +249,25 @@ async def test_a_burst_of_handoffs_is_assigned_fairly_in_a_few_pool_updates(
     three owners get 20 each (the cap, when there is one, is never passed), asking again gives
     the same answers, and the pool's entity takes a handful of updates, not 60: a workflow
     takes at most 10 updates in flight, and one update per handoff made the pool the
-    bottleneck of every handoff."""
-    hubspot = HubSpotEmulator(token=TOKEN, search_per_second=1_000)
+    bottleneck of every handoff. The companies are looked up in a few searches, under
+    HubSpot's 4 searches a second."""
+    hubspot = HubSpotEmulator(token=TOKEN)  # HubSpot's limits: 4 searches/s among them
     hubspot.start()
-    crm = {
-        "owner_pool": [MAYA, DANIEL, PRIYA],
-        "max_open_per_owner": cap,
-        "search_requests_per_s": 1_000,
-    }
+    crm = {"owner_pool": [MAYA, DANIEL, PRIYA], "max_open_per_owner": cap}
     try:
         async with assigner(tmp_path, hubspot, dev_env, crm) as assign:
             handoffs = [facts(f"acct-burst-{n}-{uuid.uuid4().hex[:4]}") for n in range(BURST)]
             first = await asyncio.gather(*(assign(h) for h in handoffs))
             again = await asyncio.gather(*(assign(h) for h in handoffs[:10]))
             updates = await pool_updates(dev_env, assign.config)
+            searches = [c for c in hubspot.calls if c == ("POST", SEARCH_COMPANIES)]
+            refusals = hubspot.refusals
     finally:
         hubspot.stop()
     owners = [a.owner_id for a in first]
     assert Counter(owners) == {MAYA: 20, DANIEL: 20, PRIYA: 20}
     assert [a.owner_id for a in again] == owners[:10]
     assert updates <= BURST // 5
+    # The accounts' companies are looked up a batch a search, not one search each.
+    assert 1 <= len(searches) <= BURST // 5
+    assert refusals == {}

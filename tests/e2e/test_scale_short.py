@@ -54,6 +54,5 @@ def test_every_account_and_handoff_history_replays(scale: ScaleReport) -> None:
 
 def test_hubspot_never_answers_429(scale: ScaleReport) -> None:
     """The daemon paces itself under HubSpot's limits (190 requests / 10 s, 4 searches / s)
-    instead of meeting them. Kept apart from the others: drop it while pacing is work in
-    progress."""
+    instead of meeting them."""
     assert scale.crm_429 == 0, scale.crm_calls_by_route

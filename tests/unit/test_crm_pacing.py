@@ -85,9 +85,9 @@ def test_the_crm_queue_rate_is_the_published_limit_over_the_calls_an_activity_ma
 
     assert professional.requests_per_10s == 190
     assert professional.search_requests_per_s == 4
-    assert crm_activities_per_second(professional) == 9.5
-    assert crm_activities_per_second(starter) == 5
-    assert crm_activities_per_second(salesforce) == 5
+    assert crm_activities_per_second(professional) == 19
+    assert crm_activities_per_second(starter) == 10
+    assert crm_activities_per_second(salesforce) == 10
     assert crm_task_queue("plg-handoff") == "plg-handoff-crm"
 
 

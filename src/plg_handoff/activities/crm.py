@@ -14,14 +14,17 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from plg_handoff import search_attributes as sa
+from plg_handoff.activities.coalesce import Coalescer
 from plg_handoff.activities.rotation import OpenHandoffs, PoolAsk, RotationBatcher
 from plg_handoff.config import Config
 from plg_handoff.connectors.base import (
+    AccountRef,
     CrmConnector,
     FollowUp,
     FunnelFields,
     OpportunityDraft,
     Owner,
+    SupportsAccountLookups,
     TaskSpec,
 )
 from plg_handoff.domain import routing
@@ -33,6 +36,8 @@ log = get_logger(__name__)
 HANDOFF_WORKFLOW = "HandoffWorkflow"
 VISIBILITY_PAGE = 1_000
 VISIBILITY_LAG_S = 300.0  # as the owner pool counts its own recent assignments
+ACCOUNT_LOOKUPS_PER_CALL = 100
+AccountLookup = tuple[str, tuple[str, ...]]
 
 
 @dataclass
@@ -133,6 +138,10 @@ class CrmActivities:
         self._client = client
         self._config = config
         self._rotation = RotationBatcher(client, config.temporal.task_queue, self._open_handoffs)
+        self._find_many = crm.find_accounts if isinstance(crm, SupportsAccountLookups) else None
+        self._lookups: Coalescer[str, AccountLookup, AccountRef | None] = Coalescer(
+            self._find_accounts, ACCOUNT_LOOKUPS_PER_CALL
+        )
 
     @activity.defn(name="assign_owner")
     async def assign_owner(self, request: AssignOwnerInput) -> AssignedOwner:
@@ -142,7 +151,7 @@ class CrmActivities:
         crm_config = self._config.crm
         exclude = set(request.exclude)
         domains = tuple(request.facts.traits.domains) if request.facts else ()
-        account = await asyncio.to_thread(self._crm.find_account, request.account_id, domains)
+        account = await self._find_account(request.account_id, domains)
         owners = {o.id: o for o in await asyncio.to_thread(self._crm.list_owners) if o.active}
         account_ref = account.id if account else None
         if account is not None and crm_config.existing_owner_first:
@@ -162,6 +171,21 @@ class CrmActivities:
             rotation_key(request.handoff_key, request.round),
         )
         return self._assigned(request, owners[owner_id], "round_robin", rule.pool, account_ref)
+
+    async def _find_account(self, account_id: str, domains: tuple[str, ...]) -> AccountRef | None:
+        """The account in the CRM; concurrent lookups of this worker share one call where the
+        CRM finds many accounts at once (a burst of handoffs costs a few searches)."""
+        if self._find_many is None:
+            return await asyncio.to_thread(self._crm.find_account, account_id, domains)
+        return await self._lookups.ask("accounts", (account_id, domains))
+
+    async def _find_accounts(
+        self, _group: str, wanted: list[AccountLookup]
+    ) -> list[AccountRef | None]:
+        find_many = self._find_many
+        if find_many is None:  # not asked: `_find_account` calls the CRM one account at a time
+            raise RuntimeError("the CRM connector has no batched account lookup")
+        return await asyncio.to_thread(find_many, wanted)
 
     def _assigned(
         self,

@@ -8,9 +8,11 @@ from __future__ import annotations
 from plg_handoff.config import CrmConfig, HubSpotConfig
 
 CRM_QUEUE_SUFFIX = "-crm"
-# A new handoff costs 4 calls over its 3 CRM activities; a follow-up read 2 (deal and task)
-# when nothing was logged, up to 6; an owner lookup none (cached). About 2 calls an activity.
-CALLS_PER_ACTIVITY = 2.0
+# Measured by bench/scale.py: a new handoff makes 4.0 calls over its 4 CRM activities (owner,
+# deal, task, funnel), and a burst fewer (company lookups share searches). Follow-up reads (2 to
+# 6 calls) come hours apart. Each process's own pacer holds the exact request limit; this rate
+# keeps several workers together near it.
+CALLS_PER_ACTIVITY = 1.0
 
 
 def crm_task_queue(task_queue: str) -> str:

@@ -209,3 +209,14 @@ class SupportsRefresh(Protocol):
     `InvalidInput` carrying each record's message after the others were written."""
 
     def refresh_opportunities(self, drafts: list[OpportunityDraft]) -> RefreshResult: ...
+
+
+@runtime_checkable
+class SupportsAccountLookups(Protocol):
+    """An optional CRM capability: the accounts/companies of many accounts (id and domains
+    each) in as few calls as the vendor allows, each answered and remembered as `find_account`
+    answers one."""
+
+    def find_accounts(
+        self, wanted: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[AccountRef | None]: ...

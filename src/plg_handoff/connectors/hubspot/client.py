@@ -397,6 +397,10 @@ class HubSpotCrm:
     def find_account(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
         return self._companies.find(account_id, domains)
 
+    def find_accounts(self, wanted: Sequence[tuple[str, Sequence[str]]]) -> list[AccountRef | None]:
+        """Many accounts' companies in one search per hundred (see `SupportsAccountLookups`)."""
+        return self._companies.find_many(wanted)
+
     def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp:
         """The deal (stage, close date, associated engagements), the owner's task, the
         company's meetings, then the engagements themselves (one batch read per kind): calls,

@@ -31,6 +31,10 @@ from plg_handoff.connectors.hubspot.properties import COMPANY_ID_PROPERTY
 
 COMPANY_TO_DEAL = 342  # HubSpot-defined default association type id, company -> deal
 CACHE_SIZE = 10_000
+MAX_IN_VALUES = 100  # values in one IN filter: accounts (and domains) in one batched search
+SEARCH_PAGE = 200  # the search endpoint's largest page
+AccountLookup = tuple[str, Sequence[str]]
+"""An account id and its domains."""
 OWNER_PROPERTY = "hubspot_owner_id"
 _EXISTING_ID = re.compile(r"Existing ID: (\d+)")
 
@@ -70,13 +74,30 @@ class Companies:
     def find(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
         """One search; remembered, so the deal's `link` that follows makes no other."""
         found = self._search_for(account_id, domains)
+        self._remember(account_id, found)
+        return found
+
+    def find_many(self, wanted: Sequence[AccountLookup]) -> list[AccountRef | None]:
+        """The companies of many accounts, one search per up to MAX_IN_VALUES of them (their
+        external ids, or any of their domains), each answer remembered as `find` remembers
+        one: a burst of handoffs costs a few searches instead of one each."""
+        found: dict[str, AccountRef | None] = {}
+        for chunk in _chunks(wanted):
+            found.update(self._search_many(chunk))
+        answers = []
+        for account_id, _ in wanted:
+            ref = found.get(account_id)
+            self._remember(account_id, ref)
+            answers.append(ref)
+        return answers
+
+    def _remember(self, account_id: str, found: AccountRef | None) -> None:
         if found is None:
             self._by_account.pop(account_id, None)
             self._absent.remember(account_id, "")
-            return None
-        self._absent.pop(account_id, None)
-        self._by_account.remember(account_id, found.id)
-        return found
+        else:
+            self._absent.pop(account_id, None)
+            self._by_account.remember(account_id, found.id)
 
     def link(self, draft: OpportunityDraft, deal_id: str) -> str:
         """The company id the deal is (now) associated to."""
@@ -130,6 +151,38 @@ class Companies:
             return None
         owner = (chosen[0].properties or {}).get(OWNER_PROPERTY) or None
         return AccountRef(id=str(chosen[0].id), owner_id=owner)
+
+    def _search_many(self, chunk: Sequence[AccountLookup]) -> dict[str, AccountRef | None]:
+        """One search (paged) for every company of these accounts. IN compares strings in
+        lower case (HubSpot asks for lower-case values), so ids are matched exactly after."""
+        ids = sorted({account_id.lower() for account_id, _ in chunk})
+        domains = sorted({d.strip().lower() for _, ds in chunk for d in ds if d.strip()})
+        groups = [
+            FilterGroup(
+                filters=[Filter(property_name=COMPANY_ID_PROPERTY, operator="IN", values=ids)]
+            )
+        ]
+        if domains:
+            groups.append(
+                FilterGroup(filters=[Filter(property_name="domain", operator="IN", values=domains)])
+            )
+        results: list[Any] = []
+        after: str | None = None
+        while True:
+            page = self._call(
+                self._search.do_search,
+                PublicObjectSearchRequest(
+                    filter_groups=groups,
+                    properties=[COMPANY_ID_PROPERTY, "domain", OWNER_PROPERTY],
+                    limit=SEARCH_PAGE,
+                    after=after,
+                ),
+                search=True,
+            )
+            results.extend(page.results or [])
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return {account_id: _pick(results, account_id, ds) for account_id, ds in chunk}
 
     def _create(self, draft: OpportunityDraft, deal_id: str) -> str:
         properties = {
@@ -203,6 +256,38 @@ class Companies:
                 else InvalidInput
             )
             raise cls(VENDOR, "association refused", status=raw.status, records=records)
+
+
+def _chunks(wanted: Sequence[AccountLookup]) -> list[list[AccountLookup]]:
+    """Runs of lookups with at most MAX_IN_VALUES ids and as many domains each."""
+    chunks: list[list[AccountLookup]] = []
+    domains: set[str] = set()
+    for lookup in wanted:
+        mine = {d.strip().lower() for d in lookup[1] if d.strip()}
+        if not chunks or len(chunks[-1]) == MAX_IN_VALUES or len(domains | mine) > MAX_IN_VALUES:
+            chunks.append([])
+            domains = set()
+        chunks[-1].append(lookup)
+        domains |= mine
+    return chunks
+
+
+def _pick(results: Sequence[Any], account_id: str, domains: Sequence[str]) -> AccountRef | None:
+    """The account's company among a batched search's results: its external id first, else the
+    oldest on one of its domains (HubSpot's own pick when it dedupes)."""
+
+    def prop(result: Any, name: str) -> str:
+        return str((result.properties or {}).get(name) or "")
+
+    by_id = [r for r in results if prop(r, COMPANY_ID_PROPERTY) == account_id]
+    wanted = {d.strip().lower() for d in domains if d.strip()}
+    on_domain = sorted(
+        (r for r in results if prop(r, "domain").lower() in wanted), key=lambda r: int(r.id)
+    )
+    chosen = by_id or on_domain
+    if not chosen:
+        return None
+    return AccountRef(id=str(chosen[0].id), owner_id=prop(chosen[0], OWNER_PROPERTY) or None)
 
 
 def _json(data: bytes | str | None) -> dict[str, Any]:
