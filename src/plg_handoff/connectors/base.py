@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from plg_handoff.domain.follow_up import FollowUp as FollowUp
+from plg_handoff.domain.follow_up import FunnelFields as FunnelFields
 from plg_handoff.domain.usage import AccountTraits, UsageEvent
 
 
@@ -99,35 +101,6 @@ class OpportunityDraft:
     """The CRM's id of the opportunity this handoff already has: only its owner, account id
     and usage fields are written then; stage, close date, name and amount stay as sales set
     them. Recreated by external id when the CRM no longer has it."""
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """What the CRM shows since the handoff: contact made, and the outcome if any."""
-
-    contacted: bool
-    stage: str | None = None
-    outcome: str | None = None
-    details: dict[str, str] = field(default_factory=dict)
-    meeting: bool = False
-    """A meeting (HubSpot meeting, Salesforce Event) on the deal or its account since then."""
-    contacted_at_ms: int | None = None
-    """First contact as the CRM records it: the task's completion, a call, an email."""
-    meeting_at_ms: int | None = None
-    """Start of the first meeting since the handoff."""
-    closed_at_ms: int | None = None
-    """When the CRM closed the deal (won or lost)."""
-
-
-@dataclass(frozen=True)
-class FunnelFields:
-    """The handoff's funnel timings, written back on the opportunity (None: not reached yet)."""
-
-    signal_to_assigned_s: float | None = None
-    signal_to_contact_s: float | None = None
-    contact_to_meeting_s: float | None = None
-    meeting_to_won_s: float | None = None
-    sla_met: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ with workflow.unsafe.imports_passed_through():
     from plg_handoff.activities.evaluate import HandoffPolicy
     from plg_handoff.activities.notify import Notification, NotifyActivities
     from plg_handoff.activities.writeback import AnnounceInput, WritebackActivities
-    from plg_handoff.connectors.base import FollowUp, FunnelFields
     from plg_handoff.domain.engine import Evaluation
+    from plg_handoff.domain.follow_up import FollowUp, FunnelFields
     from plg_handoff.domain.usage import AccountTraits
 
 CRM_CALL_TIMEOUT = timedelta(minutes=2)
