@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from temporalio.client import Client, TLSConfig
 from temporalio.worker import Worker
 
+from plg_handoff.activities.contracts import handoff_task_queue
 from plg_handoff.activities.crm import CrmActivities
 from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task_queue
 from plg_handoff.activities.errors import ConnectorErrorInterceptor
@@ -30,7 +31,7 @@ from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.connectors.slack import SlackWebhook
 from plg_handoff.domain.funnel import FunnelRecord
 from plg_handoff.temporal_errors import TemporalUnreachableError
-from plg_handoff.workflows import ALL_WORKFLOWS
+from plg_handoff.workflows import ALL_WORKFLOWS, HandoffWorkflow, OwnerPoolWorkflow
 
 EVALUATION_THREADS = 4
 HEARTBEAT_THROTTLE = timedelta(seconds=5)
@@ -145,9 +146,9 @@ class Workers:
 
 
 def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Workers:
-    """The deployment's task queue (workflows, usage, evaluation, notifications) and the CRM
-    task queue, whose activities the Temporal server hands out at the CRM's pace to every
-    worker together."""
+    """The deployment's task queue (workflows, usage, evaluation, notifications), the handoff
+    queue (handoffs and owner pools, never behind a sync's evaluations) and the CRM task queue,
+    whose activities the Temporal server hands out at the CRM's pace to every worker together."""
     for source in config.sources:  # an unknown or broken connector fails here, not per cycle
         load("source", source.kind)
     usage = UsageActivities(config, secrets, client)
@@ -185,6 +186,14 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         # retried pull resumes close to where the crashed one got.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
+    handoffs = Worker(
+        client,
+        task_queue=handoff_task_queue(config.temporal.task_queue),
+        workflows=[HandoffWorkflow, OwnerPoolWorkflow],
+        # What a handoff schedules on its own queue; its CRM calls go to the CRM queue.
+        activities=[writeback.announce_handoff, notifier.notify],
+        interceptors=[ConnectorErrorInterceptor()],
+    )
     crm_queue = Worker(
         client,
         task_queue=crm_task_queue(config.temporal.task_queue),
@@ -192,4 +201,4 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         interceptors=[ConnectorErrorInterceptor()],
         max_task_queue_activities_per_second=crm_activities_per_second(config.crm),
     )
-    return Workers(main, crm_queue)
+    return Workers(main, handoffs, crm_queue)

@@ -20,7 +20,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from plg_handoff import search_attributes as sa
-from plg_handoff.activities.contracts import owner_pool_workflow_id
+from plg_handoff.activities.contracts import handoff_task_queue, owner_pool_workflow_id
 from plg_handoff.activities.crm import AssignedOwner, AssignOwnerInput, CrmActivities, HandoffFacts
 from plg_handoff.config import Config
 from plg_handoff.connectors.hubspot import HubSpotCrm
@@ -78,7 +78,9 @@ async def assigner(
     connector = HubSpotCrm(config.crm, TOKEN)  # type: ignore[arg-type]
     connector.ensure_properties()
     async with Worker(
-        env.client, task_queue=config.temporal.task_queue, workflows=[OwnerPoolWorkflow]
+        env.client,
+        task_queue=handoff_task_queue(config.temporal.task_queue),  # where the pools run
+        workflows=[OwnerPoolWorkflow],
     ):
         yield Assigner(config, connector, env)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from plg_handoff.activities.contracts import deployment_queues
 from plg_handoff.config import load_secrets
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
@@ -45,7 +46,7 @@ async def test_refused_deal_blocks_the_handoff_until_an_operator_retries(
         assert hubspot.objects("deals") == []
         query = (
             f'HandoffStage="blocked" AND AccountId="acct-blocked" '
-            f'AND TaskQueue="{config.temporal.task_queue}"'
+            f"AND {deployment_queues(config.temporal.task_queue)}"
         )
         found = await eventually(lambda: client.count_workflows(query), lambda c: c.count == 1)
         assert found.count == 1

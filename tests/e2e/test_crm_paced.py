@@ -12,6 +12,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
+from plg_handoff.activities.contracts import deployment_queues
 from plg_handoff.activities.crm_queue import crm_task_queue
 from plg_handoff.config import load_secrets
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
@@ -47,7 +48,7 @@ async def test_a_burst_of_handoffs_is_paced_without_a_single_429(
         run = uuid.uuid4().hex[:8]
         accounts = [f"paced-{run}-{n}" for n in range(BURST)]
         assigned = (
-            f'WorkflowType="HandoffWorkflow" AND TaskQueue="{task_queue}"'
+            f'WorkflowType="HandoffWorkflow" AND {deployment_queues(task_queue)}'
             ' AND HandoffStage="assigned"'
         )
 

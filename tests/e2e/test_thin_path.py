@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from plg_handoff.activities.contracts import AccountSummary
+from plg_handoff.activities.contracts import AccountSummary, deployment_queues
 from plg_handoff.config import Config
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
@@ -59,7 +59,7 @@ def seed_usage(tmp_path: Path, hot: str = "acct-hot") -> None:
 
 
 async def handoff_count(client: Client, config: Config) -> int:
-    query = f'WorkflowType="HandoffWorkflow" AND TaskQueue="{config.temporal.task_queue}"'
+    query = f'WorkflowType="HandoffWorkflow" AND {deployment_queues(config.temporal.task_queue)}'
     return (await client.count_workflows(query)).count
 
 

@@ -31,6 +31,21 @@ def handoff_workflow_id(account_id: str, episode: int) -> str:
     return f"handoff/{account_id}/{episode}"
 
 
+HANDOFF_QUEUE_SUFFIX = "-handoffs"
+
+
+def handoff_task_queue(task_queue: str) -> str:
+    """Handoffs and owner pools run on a task queue of their own, derived from the
+    deployment's: their workflow tasks never wait behind a sync's thousands of account
+    evaluations."""
+    return task_queue + HANDOFF_QUEUE_SUFFIX
+
+
+def deployment_queues(task_queue: str) -> str:
+    """A visibility condition for this deployment's workflows, on either of its queues."""
+    return f'TaskQueue IN ("{task_queue}", "{handoff_task_queue(task_queue)}")'
+
+
 def owner_pool_workflow_id(task_queue: str, pool: str) -> str:
     """Per task queue: deployments sharing a namespace keep their own rotations."""
     return f"owner-pool/{task_queue}/{pool}"

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from plg_handoff import search_attributes as sa
 from plg_handoff.activities.coalesce import Coalescer
+from plg_handoff.activities.contracts import deployment_queues
 from plg_handoff.activities.rotation import OpenHandoffs, PoolAsk, RotationBatcher
 from plg_handoff.config import Config
 from plg_handoff.connectors.base import (
@@ -250,7 +251,7 @@ class CrmActivities:
         owners = ", ".join(json.dumps(c) for c in candidates)
         query = (
             f'WorkflowType="{HANDOFF_WORKFLOW}" AND ExecutionStatus="Running"'
-            f' AND TaskQueue="{self._config.temporal.task_queue}"'
+            f" AND {deployment_queues(self._config.temporal.task_queue)}"
             f" AND {sa.OWNER_ID.name} IN ({owners})"
         )
         recent_after = time.time() - VISIBILITY_LAG_S

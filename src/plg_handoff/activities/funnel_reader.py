@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client, WorkflowExecution
 
 from plg_handoff import search_attributes as sa
+from plg_handoff.activities.contracts import deployment_queues
 from plg_handoff.config import Config
 from plg_handoff.domain.calibration import (
     TriggerCalibration,
@@ -28,7 +29,7 @@ VISIBILITY_PAGE = 1_000
 def handoff_query(since: datetime, task_queue: str | None = None) -> str:
     query = f'WorkflowType="{HANDOFF_WORKFLOW}" AND SignalAt >= "{rfc3339(since)}"'
     if task_queue:
-        query += f' AND TaskQueue="{task_queue}"'
+        query += f" AND {deployment_queues(task_queue)}"
     return query
 
 

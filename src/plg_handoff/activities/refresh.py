@@ -25,6 +25,7 @@ from plg_handoff.activities.contracts import (
     ACCOUNT_STATE_QUERY,
     AccountSummary,
     account_workflow_id,
+    deployment_queues,
 )
 from plg_handoff.activities.crm import HandoffFacts, opportunity_draft
 from plg_handoff.config import Config
@@ -62,7 +63,7 @@ def open_handoffs_query(task_queue: str) -> str:
     stages = ", ".join(f'"{stage}"' for stage in OPEN_STAGES)
     return (
         f'WorkflowType = "HandoffWorkflow" AND ExecutionStatus = "Running" '
-        f'AND TaskQueue = "{task_queue}" AND {sa.HANDOFF_STAGE.name} IN ({stages})'
+        f"AND {deployment_queues(task_queue)} AND {sa.HANDOFF_STAGE.name} IN ({stages})"
     )
 
 

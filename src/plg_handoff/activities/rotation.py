@@ -18,6 +18,7 @@ from plg_handoff.activities.contracts import (
     OWNER_POOL_WORKFLOW,
     NextOwnersRequest,
     OwnerPoolInput,
+    handoff_task_queue,
     owner_pool_workflow_id,
 )
 from plg_handoff.logs import get_logger
@@ -91,7 +92,7 @@ class RotationBatcher:
                     OWNER_POOL_WORKFLOW,
                     OwnerPoolInput(ask.pool),
                     id=owner_pool_workflow_id(self._task_queue, ask.pool),
-                    task_queue=self._task_queue,
+                    task_queue=handoff_task_queue(self._task_queue),
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 )
                 owners: list[str] = await handle.execute_update(

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RequalifyRequest,
         SnoozeRequest,
         UsageUpdate,
+        handoff_task_queue,
         handoff_workflow_id,
     )
     from plg_handoff.activities.evaluate import (
@@ -240,8 +241,10 @@ class AccountWorkflow:
                 traits=state.traits,
                 evaluation=result.evaluation,
                 policy=result.policy,
+                task_queue=workflow.info().task_queue,
             ),
             id=workflow_id,
+            task_queue=handoff_task_queue(workflow.info().task_queue),
             # The handoff outlives this run: continue-as-new must not cancel it.
             parent_close_policy=ParentClosePolicy.ABANDON,
             search_attributes=TypedSearchAttributes(

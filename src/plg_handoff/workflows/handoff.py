@@ -138,6 +138,8 @@ class HandoffInput:
     traits: AccountTraits
     evaluation: Evaluation
     policy: HandoffPolicy
+    task_queue: str = ""
+    """The deployment's task queue (the handoff runs on its handoff queue); "" before."""
 
 
 @dataclass
@@ -189,10 +191,11 @@ class HandoffWorkflow:
         self._assign_clock: Clock | None = None
         self._contact_clock: Clock | None = None
         self._expiry_clock: Clock | None = None
-        self._crm_queue = crm_task_queue(workflow.info().task_queue)
+        self._crm_queue = ""
 
     @workflow.run
     async def run(self, request: HandoffInput) -> HandoffStatus:
+        self._crm_queue = crm_task_queue(request.task_queue or workflow.info().task_queue)
         key = handoff_workflow_id(request.account_id, request.episode)
         status = self._status = HandoffStatus(key, "opened", workflow.now())
         facts = self._facts = HandoffFacts(
