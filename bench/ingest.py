@@ -118,7 +118,7 @@ def ours(path: Path, events: int, metrics: bool = True) -> dict[str, float]:
 
 def baseline(path: Path, events: int) -> dict[str, float]:
     start = time.perf_counter()
-    groups = duckdb.sql(
+    groups = duckdb.execute(
         f"""SELECT count(*) FROM (
             SELECT properties.account_id, to_timestamp(properties.time)::DATE, event,
                    count(*), count(DISTINCT properties.distinct_id)
