@@ -19,7 +19,8 @@ SEGMENT = SearchAttributeKey.for_keyword("Segment")
 PQL_SCORE = SearchAttributeKey.for_float("PqlScore")
 # The embedded dev server (SQLite visibility) holds at most 3 custom Datetime attributes:
 # the funnel's start, first contact and close. Assignment and meeting times are Int attributes
-# holding epoch seconds.
+# holding epoch seconds. SignalAt on an AccountWorkflow is its latest evaluation while a handoff
+# is open (what the sync's bulk refresh reads).
 SIGNAL_AT = SearchAttributeKey.for_datetime("SignalAt")
 CONTACTED_AT = SearchAttributeKey.for_datetime("ContactedAt")
 CLOSED_AT = SearchAttributeKey.for_datetime("ClosedAt")

@@ -1,15 +1,19 @@
 """Each sync cycle: the usage fields of every open opportunity brought up to date in bulk.
 
 The open handoffs come from Temporal visibility (their HandoffStage, AccountId and OwnerId search
-attributes); each one's latest usage comes from its account's `state` query. The CRM connector's
-batch refresh writes only the records whose fields changed. A record the CRM refuses is logged
-and reported, never fails the cycle, and is tried again on the next one."""
+attributes). Only those whose account was evaluated again lately (its SignalAt, set by each
+evaluation while a handoff is open, within the last REFRESH_LOOKBACK_CYCLES sync intervals) can
+have newer usage: their latest usage comes from the account's `state` query, and the rest cost
+nothing (a burst of new handoffs, written from the evaluation that opened them, costs no query).
+The CRM connector's batch refresh writes only the records whose fields changed. A record the CRM
+refuses is logged and reported, never fails the cycle, and is tried again on the next ones."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.client import (
@@ -28,6 +32,7 @@ from plg_handoff.activities.contracts import (
     deployment_queues,
 )
 from plg_handoff.activities.crm import HandoffFacts, opportunity_draft
+from plg_handoff.activities.funnel_reader import rfc3339
 from plg_handoff.config import Config
 from plg_handoff.connectors.base import CrmConnector, OpportunityDraft, RefreshResult
 from plg_handoff.connectors.errors import InvalidInput
@@ -37,6 +42,10 @@ log = get_logger(__name__)
 OPEN_STAGES = ("assigned", "contacted", "meeting")
 CONCURRENT_QUERIES = 16
 VISIBILITY_PAGE = 1_000
+# An account evaluated after one refresh is read by the next ones within this many cycles: a
+# refresh that failed or a record the CRM refused is tried again by the next two cycles.
+REFRESH_LOOKBACK_CYCLES = 3
+MIN_LOOKBACK = timedelta(minutes=15)  # an evaluation backlog at a burst outlasts short cycles
 
 
 @dataclass
@@ -48,6 +57,7 @@ class RefreshOpenInput:
 class RefreshOpenResult:
     supported: bool = True  # the CRM connector has a batch refresh
     open: int = 0  # open handoffs found
+    recently_evaluated: int = 0  # of them, whose account was evaluated within the lookback
     without_usage: int = 0  # their account has no firing evaluation now: left as they are
     read: int = 0
     updated: list[str] = field(default_factory=list)
@@ -57,6 +67,13 @@ class RefreshOpenResult:
     refused: dict[str, str] = field(default_factory=dict)  # external id -> the CRM's reason
     unreadable: list[str] = field(default_factory=list)
     """Accounts whose `state` query failed this cycle: skipped, the others refreshed."""
+
+
+def evaluated_since_query(task_queue: str, since: datetime) -> str:
+    return (
+        f'WorkflowType = "AccountWorkflow" AND TaskQueue = "{task_queue}" '
+        f'AND {sa.SIGNAL_AT.name} >= "{rfc3339(since)}"'
+    )
 
 
 def open_handoffs_query(task_queue: str) -> str:
@@ -86,11 +103,14 @@ class RefreshActivities:
             )
         ]
         activity.heartbeat(len(handoffs))
+        evaluated = await self._evaluated_since(datetime.now(UTC) - self._lookback(request))
+        moved = [h for h in handoffs if h.typed_search_attributes.get(sa.ACCOUNT_ID) in evaluated]
         unreadable: list[str] = []
-        drafts = await self._drafts(handoffs, unreadable)
+        drafts = await self._drafts(moved, unreadable)
         result = RefreshOpenResult(
             open=len(handoffs),
-            without_usage=len(handoffs) - len(drafts) - len(unreadable),
+            recently_evaluated=len(moved),
+            without_usage=len(moved) - len(drafts) - len(unreadable),
             unreadable=sorted(unreadable),
         )
         if drafts:
@@ -110,6 +130,7 @@ class RefreshActivities:
             "crm.refreshed",
             source=request.source,
             open=result.open,
+            recently_evaluated=result.recently_evaluated,
             updated=len(result.updated),
             unchanged=result.unchanged,
             refused=len(result.refused),
@@ -117,6 +138,20 @@ class RefreshActivities:
             unreadable=len(result.unreadable),
         )
         return result
+
+    def _lookback(self, request: RefreshOpenInput) -> timedelta:
+        intervals = [s.sync_interval for s in self._config.sources if s.name == request.source]
+        interval = intervals[0] if intervals else MIN_LOOKBACK
+        return max(MIN_LOOKBACK, REFRESH_LOOKBACK_CYCLES * interval)
+
+    async def _evaluated_since(self, since: datetime) -> set[str]:
+        query = evaluated_since_query(self._config.temporal.task_queue, since)
+        found: set[str] = set()
+        async for execution in self._client.list_workflows(query, page_size=VISIBILITY_PAGE):
+            account_id = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
+            if account_id is not None:
+                found.add(account_id)
+        return found
 
     async def _drafts(
         self, handoffs: Sequence[WorkflowExecution], unreadable: list[str]

@@ -58,6 +58,10 @@ WAKE_AFTER_HOLD_PATCH = "wake-after-hold"
 # the evaluation outlived its workflow task the SDK could record the local activity's marker in
 # a task heartbeat and the patch marker in the next task; such a history did not replay.
 DECISION_FROM_START_PATCH = "pql-decision-from-start"
+# Added while accounts were running: an evaluation of an account with an open handoff sets its
+# SignalAt, so a sync's bulk refresh queries only the accounts whose usage moved (not all).
+# Taken at the run's start, like DECISION_FROM_START_PATCH.
+MARK_FOR_REFRESH_PATCH = "mark-for-refresh"
 
 
 @workflow.defn(name=ACCOUNT_WORKFLOW)
@@ -67,10 +71,12 @@ class AccountWorkflow:
         self._state = AccountState()
         self._signals = 0
         self._decides = False  # the engine's decision acts (else the pre-decision flow)
+        self._marks_for_refresh = False
 
     @workflow.run
     async def run(self, request: AccountInput) -> None:
         self._decides = workflow.patched(DECISION_FROM_START_PATCH)
+        self._marks_for_refresh = workflow.patched(MARK_FOR_REFRESH_PATCH)
         self._id = request.account_id
         if request.state is not None:
             self._state = request.state
@@ -210,6 +216,8 @@ class AccountWorkflow:
         evaluation = result.evaluation
         evidence = [line for fired in evaluation.fired for line in fired.evidence]
         if state.open_handoff is not None:
+            if self._marks_for_refresh:
+                workflow.upsert_search_attributes([sa.SIGNAL_AT.value_set(workflow.now())])
             if evaluation.fired and evidence != state.evidence_sent:
                 state.evidence_sent = evidence
                 await self._tell_handoff(state.open_handoff, EvidenceUpdate(evaluation))
