@@ -29,6 +29,7 @@ def test_histories_are_committed() -> None:
         "account_pql_decision",  # the decision patch taken after the evaluation (pre-fix)
         "account_slow_evaluation",  # taken in the run's first task, evaluations outliving it
         "account_threshold_0_5",
+        "account_marked_for_refresh",  # SignalAt set by evaluations while a handoff is open
         "handoff_expired",
         "handoff_sla_breached",
         "handoff_won",

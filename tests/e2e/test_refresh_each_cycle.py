@@ -19,7 +19,15 @@ from plg_handoff.config import Config, load_secrets
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm, build_worker
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status, sync, usage_lines, write_profiles, write_usage
+from tests.support import (
+    eventually,
+    handoff_status,
+    record_history,
+    sync,
+    usage_lines,
+    write_profiles,
+    write_usage,
+)
 
 pytestmark = pytest.mark.e2e
 READ = ("POST", "/crm/v3/objects/deals/batch/read")
@@ -108,6 +116,8 @@ async def test_newer_usage_reaches_the_open_deal_in_bulk_and_nothing_new_writes_
         assert (await last_refresh(client, config)).updated == [f"handoff/{account}/1"]
         (deal,) = hubspot.objects("deals")
         assert "9 of 10 seats in use (90%)" in deal["properties"]["plg_evidence"]
+        # Evaluations while the handoff is open mark the account (SignalAt) for the refresh.
+        await record_history(client, f"account/{account}", "account_marked_for_refresh")
     assert len(hubspot.objects("deals")) == 1
 
 
