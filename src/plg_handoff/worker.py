@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import functools
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
@@ -25,11 +27,12 @@ from plg_handoff.activities.refresh import RefreshActivities
 from plg_handoff.activities.usage import UsageActivities
 from plg_handoff.activities.writeback import WritebackActivities
 from plg_handoff.config import Config, Secrets
-from plg_handoff.connectors.base import CrmConnector
+from plg_handoff.connectors.base import CrmConnector, SupportsSharedPace
 from plg_handoff.connectors.registry import load
 from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.connectors.slack import SlackWebhook
 from plg_handoff.domain.funnel import FunnelRecord
+from plg_handoff.pace_sharing import keep_pace_shared
 from plg_handoff.temporal_errors import TemporalUnreachableError
 from plg_handoff.workflows import ALL_WORKFLOWS, HandoffWorkflow, OwnerPoolWorkflow
 
@@ -123,16 +126,22 @@ def build_calibration(client: Client, config: Config) -> CalibrationCache | None
 
 class Workers:
     """The workers of one process, run together: `async with build_worker(...)` as with one
-    temporalio Worker."""
+    temporalio Worker; `alongside` runs while they run (and is cancelled with them)."""
 
-    def __init__(self, *workers: Worker) -> None:
+    def __init__(
+        self, *workers: Worker, alongside: Callable[[], Coroutine[Any, Any, None]] | None = None
+    ) -> None:
         self.workers = workers
+        self._alongside = alongside
         self._running = AsyncExitStack()
 
     async def __aenter__(self) -> Workers:
         async with AsyncExitStack() as starting:
             for worker in self.workers:
                 await starting.enter_async_context(worker)
+            if self._alongside is not None:
+                task = asyncio.create_task(self._alongside())
+                starting.push_async_callback(_cancelled, task)
             self._running = starting.pop_all()
         return self
 
@@ -143,6 +152,12 @@ class Workers:
         traceback: TracebackType | None,
     ) -> None:
         await self._running.__aexit__(exc_type, exc, traceback)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConnector) -> Workers:
@@ -201,4 +216,9 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         interceptors=[ConnectorErrorInterceptor()],
         max_task_queue_activities_per_second=crm_activities_per_second(config.crm),
     )
-    return Workers(main, handoffs, crm_queue)
+    sharing = (
+        functools.partial(keep_pace_shared, client, crm_task_queue(config.temporal.task_queue), crm)
+        if isinstance(crm, SupportsSharedPace)
+        else None
+    )
+    return Workers(main, handoffs, crm_queue, alongside=sharing)

@@ -54,6 +54,29 @@ class Clock:
         return self.now
 
 
+def test_processes_sharing_a_limit_each_keep_to_their_part() -> None:
+    pacer = RequestPacer(limit=190, window_s=10)
+    pacer.share(2)
+    assert (pacer.limit, pacer.window_s) == (95, 10)
+    search = RequestPacer(limit=4, window_s=1)
+    search.share(3)
+    assert (search.limit, search.window_s) == (1, 1)
+    search.share(5)  # more processes than requests a window: one each per 1.25 s
+    assert (search.limit, search.window_s) == (1, 1.25)
+    search.share(1)
+    assert (search.limit, search.window_s) == (4, 1)
+
+
+def test_a_shared_pace_holds_back_requests_the_full_limit_would_let_through() -> None:
+    pacer = RequestPacer(limit=4, window_s=0.3)
+    pacer.share(2)
+    starts: list[float] = []
+    for _ in range(4):
+        with pacer.slot():
+            starts.append(time.monotonic())
+    assert starts[2] >= starts[0] + 0.3  # two a window, not four
+
+
 def test_the_allocation_stops_at_the_reserve_and_looks_again_once_after_the_wait() -> None:
     clock = Clock()
     allocation = DailyAllocation(reserve=0.1, clock=clock)

@@ -185,6 +185,14 @@ class SupportsRefresh(Protocol):
 
 
 @runtime_checkable
+class SupportsSharedPace(Protocol):
+    """A CRM connector that paces its requests in-process: told how many worker processes
+    send with the same credentials, it keeps to its part of the vendor's limit."""
+
+    def share_pace(self, processes: int) -> None: ...
+
+
+@runtime_checkable
 class SupportsAccountLookups(Protocol):
     """An optional CRM capability: the accounts/companies of many accounts (id and domains
     each) in as few calls as the vendor allows, each answered and remembered as `find_account`

@@ -21,9 +21,23 @@ class RequestPacer:
             raise ValueError(f"a pace needs limit >= 1 and window_s > 0, got {limit}/{window_s}s")
         self.limit = limit
         self.window_s = window_s
+        self._published = (limit, window_s)
         self._changed = threading.Condition()
         self._in_flight = 0
         self._answered: deque[float] = deque()
+
+    def share(self, processes: int) -> None:
+        """This process's part of the limit when `processes` processes send with the same
+        credentials: the limit divided among them, or, with more processes than the limit,
+        one request each per a window as many times longer."""
+        limit, window_s = self._published
+        processes = max(1, processes)
+        with self._changed:
+            if limit >= processes:
+                self.limit, self.window_s = limit // processes, window_s
+            else:
+                self.limit, self.window_s = 1, window_s * processes / limit
+            self._changed.notify_all()
 
     @contextmanager
     def slot(self) -> Iterator[None]:

@@ -221,6 +221,10 @@ class HubSpotCrm:
                 raise map_error(exc) from exc
             raise
 
+    def share_pace(self, processes: int) -> None:
+        self._pacer.share(processes)
+        self._search_pacer.share(processes)
+
     def list_owners(self) -> list[Owner]:
         """Cached for `owners_ttl_s`; past it the cached list is still answered while one
         background thread reloads it, so a new handoff never waits for the owners once they

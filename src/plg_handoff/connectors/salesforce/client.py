@@ -340,6 +340,9 @@ class SalesforceCrm:
         return results
 
     # CrmConnector --------------------------------------------------------------------------
+    def share_pace(self, processes: int) -> None:
+        self._pacer.share(processes)
+
     def list_owners(self) -> list[Owner]:
         """Cached for `owners_ttl_s` (a new handoff's call budget); dropped when Salesforce
         refuses an opportunity, e.g. for an owner deactivated since."""
