@@ -85,6 +85,18 @@ class StandInAccount:
         )
 
 
+@pytest.fixture
+def refresh_setup(
+    hubspot: HubSpotEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Config, CrmConnector]:
+    """The configuration and the HubSpot connector (its properties created) a refresh uses."""
+    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    config = make_config(tmp_path, hubspot.url)
+    crm = build_crm(config, load_secrets(config))
+    crm.ensure_properties()
+    return config, crm
+
+
 async def refresh_with(
     client: Client,
     config: Config,
@@ -142,17 +154,11 @@ async def refresh_with(
 
 
 async def test_a_failing_account_query_is_skipped_and_the_others_are_refreshed(
-    dev_env: WorkflowEnvironment,
-    hubspot: HubSpotEmulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    dev_env: WorkflowEnvironment, refresh_setup: tuple[Config, CrmConnector]
 ) -> None:
-    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
-    config = make_config(tmp_path, hubspot.url)
+    config, crm = refresh_setup
     suffix = uuid.uuid4().hex[:8]
     good, bad = f"readable-{suffix}", f"{UNREADABLE}{suffix}"
-    crm = build_crm(config, load_secrets(config))
-    crm.ensure_properties()
     result = await refresh_with(dev_env.client, config, crm, [(good, True), (bad, True)])
     assert result.unreadable == [bad]
     # The readable account's opportunity was looked up in the CRM (it has none there yet).
@@ -160,20 +166,14 @@ async def test_a_failing_account_query_is_skipped_and_the_others_are_refreshed(
 
 
 async def test_only_accounts_evaluated_since_their_handoff_opened_are_queried(
-    dev_env: WorkflowEnvironment,
-    hubspot: HubSpotEmulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    dev_env: WorkflowEnvironment, refresh_setup: tuple[Config, CrmConnector]
 ) -> None:
     """A burst of new handoffs, written from the evaluations that opened them, costs the
     refresh no query: an account not evaluated again is not asked (were it asked, its query
     would fail and list it as unreadable)."""
-    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
-    config = make_config(tmp_path, hubspot.url)
+    config, crm = refresh_setup
     suffix = uuid.uuid4().hex[:8]
     moved, quiet = f"moved-{suffix}", f"{UNREADABLE}quiet-{suffix}"
-    crm = build_crm(config, load_secrets(config))
-    crm.ensure_properties()
     result = await refresh_with(dev_env.client, config, crm, [(moved, True), (quiet, False)])
     assert (result.open, result.recently_evaluated, result.unreadable) == (2, 1, [])
     assert result.missing == [f"handoff/{moved}/1"]

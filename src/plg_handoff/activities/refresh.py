@@ -27,6 +27,7 @@ from temporalio.service import RPCError
 from plg_handoff import search_attributes as sa
 from plg_handoff.activities.contracts import (
     ACCOUNT_STATE_QUERY,
+    ACCOUNT_WORKFLOW,
     AccountSummary,
     account_workflow_id,
     deployment_queues,
@@ -71,7 +72,7 @@ class RefreshOpenResult:
 
 def evaluated_since_query(task_queue: str, since: datetime) -> str:
     return (
-        f'WorkflowType = "AccountWorkflow" AND TaskQueue = "{task_queue}" '
+        f'WorkflowType = "{ACCOUNT_WORKFLOW}" AND TaskQueue = "{task_queue}" '
         f'AND {sa.SIGNAL_AT.name} >= "{rfc3339(since)}"'
     )
 
