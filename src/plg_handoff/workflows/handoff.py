@@ -178,7 +178,8 @@ class HandoffStatus:
 
 @workflow.defn
 class HandoffWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, request: HandoffInput) -> None:
         self._status: HandoffStatus | None = None
         self._retry_requested = False
         self._facts: HandoffFacts | None = None
@@ -191,11 +192,11 @@ class HandoffWorkflow:
         self._assign_clock: Clock | None = None
         self._contact_clock: Clock | None = None
         self._expiry_clock: Clock | None = None
-        self._crm_queue = ""
+        # From the input, not the handoff queue it runs on; known before any handler runs.
+        self._crm_queue = crm_task_queue(request.task_queue or workflow.info().task_queue)
 
     @workflow.run
     async def run(self, request: HandoffInput) -> HandoffStatus:
-        self._crm_queue = crm_task_queue(request.task_queue or workflow.info().task_queue)
         key = handoff_workflow_id(request.account_id, request.episode)
         status = self._status = HandoffStatus(key, "opened", workflow.now())
         facts = self._facts = HandoffFacts(
