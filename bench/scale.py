@@ -72,12 +72,13 @@ from bench.population import Population, generate
 from plg_handoff import search_attributes as sa
 from plg_handoff.activities.usage import PullUsageResult
 from plg_handoff.devserver import DevServer
+from plg_handoff.payloads import DATA_CONVERTER
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.sandbox.hubspot.routing import Response
 from plg_handoff.sandbox.mixpanel.emulator import MixpanelEmulator
 from plg_handoff.schedules import schedule_id
-from plg_handoff.workflows import ALL_WORKFLOWS
 from plg_handoff.workflows.account import AccountWorkflow
+from plg_handoff.workflows.registry import ALL_WORKFLOWS
 from plg_handoff.workflows.usage_sync import UsageSyncWorkflow
 
 T = TypeVar("T")
@@ -992,7 +993,7 @@ async def _histories(client: Client, report: ScaleReport, replay: bool, deadline
                 return
             yield history
 
-    replayer = Replayer(workflows=list(ALL_WORKFLOWS))
+    replayer = Replayer(workflows=list(ALL_WORKFLOWS), data_converter=DATA_CONVERTER)
     async with replayer.workflow_replay_iterator(each()) as results:
         async for result in results:
             report.replayed += 1

@@ -14,7 +14,8 @@ from temporalio.worker import Replayer
 from plg_handoff.activities.contracts import UsageUpdate
 from plg_handoff.domain.engine import evaluate
 from plg_handoff.domain.ruleset import RuleSet
-from plg_handoff.workflows import ALL_WORKFLOWS
+from plg_handoff.payloads import DATA_CONVERTER
+from plg_handoff.workflows.registry import ALL_WORKFLOWS
 from tests.support import HISTORIES
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
@@ -39,7 +40,8 @@ def test_histories_are_committed() -> None:
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
-    result = await Replayer(workflows=list(ALL_WORKFLOWS)).replay_workflow(history)
+    replayer = Replayer(workflows=list(ALL_WORKFLOWS), data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
 
 
@@ -66,5 +68,6 @@ async def test_a_rule_change_never_breaks_a_running_account() -> None:
     now = evaluate(usage.account_id, usage.traits, usage.days, RuleSet(), today)
     assert "limit_approaching" not in {f.trigger for f in now.fired}
 
-    result = await Replayer(workflows=list(ALL_WORKFLOWS)).replay_workflow(history)
+    replayer = Replayer(workflows=list(ALL_WORKFLOWS), data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(history)
     assert result.replay_failure is None

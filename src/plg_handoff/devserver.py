@@ -13,6 +13,7 @@ from typing import IO
 
 from temporalio.client import Client
 
+from plg_handoff.payloads import DATA_CONVERTER
 from plg_handoff.search_attributes import dev_server_flags
 
 STOP_TIMEOUT_S = 20
@@ -100,7 +101,9 @@ class DevServer:
                     f"see {self.log_path}"
                 )
             try:
-                return await Client.connect(self.address, namespace=self.namespace)
+                return await Client.connect(
+                    self.address, namespace=self.namespace, data_converter=DATA_CONVERTER
+                )
             except RuntimeError:
                 if loop.time() > deadline:
                     raise

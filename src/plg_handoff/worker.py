@@ -33,8 +33,12 @@ from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.connectors.slack import SlackWebhook
 from plg_handoff.domain.funnel import FunnelRecord
 from plg_handoff.pace_sharing import keep_pace_shared
+from plg_handoff.payloads import DATA_CONVERTER
 from plg_handoff.temporal_errors import TemporalUnreachableError
-from plg_handoff.workflows import ALL_WORKFLOWS, HandoffWorkflow, OwnerPoolWorkflow
+from plg_handoff.workflow_code import compile_workflow_code_once
+from plg_handoff.workflows.handoff import HandoffWorkflow
+from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
+from plg_handoff.workflows.registry import ALL_WORKFLOWS
 
 EVALUATION_THREADS = 4
 HEARTBEAT_THROTTLE = timedelta(seconds=5)
@@ -57,6 +61,7 @@ async def connect(config: Config, secrets: Secrets) -> Client:
             namespace=settings.namespace,
             tls=tls or bool(api_key),
             api_key=api_key,
+            data_converter=DATA_CONVERTER,
         )
     except RuntimeError as exc:  # how the SDK's bridge reports a failed connection
         raise TemporalUnreachableError(
@@ -166,6 +171,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
     whose activities the Temporal server hands out at the CRM's pace to every worker together."""
     for source in config.sources:  # an unknown or broken connector fails here, not per cycle
         load("source", source.kind)
+    compile_workflow_code_once()
     usage = UsageActivities(config, secrets, client)
     writeback = WritebackActivities(build_segment_writeback(config, secrets))
     evaluate = EvaluateActivities(config, build_calibration(client, config))

@@ -33,8 +33,9 @@ from plg_handoff.activities.contracts import (
 )
 from plg_handoff.activities.evaluate import EvaluateActivities, EvaluateInput, EvaluateResult
 from plg_handoff.domain.usage import AccountTraits, DayRollup
-from plg_handoff.workflows import ALL_WORKFLOWS
+from plg_handoff.payloads import DATA_CONVERTER
 from plg_handoff.workflows.account import AccountWorkflow
+from plg_handoff.workflows.registry import ALL_WORKFLOWS
 from tests.conftest import make_config
 from tests.support import eventually, record_history
 
@@ -108,7 +109,7 @@ async def test_every_account_replays_after_evaluations_that_outlive_their_task(
             assert found.last_evaluation is not None
         await record_history(client, ids[0], "account_slow_evaluation")
 
-    replayer = Replayer(workflows=list(ALL_WORKFLOWS))
+    replayer = Replayer(workflows=list(ALL_WORKFLOWS), data_converter=DATA_CONVERTER)
     failures = {}
     for workflow_id in ids:
         history = await client.get_workflow_handle(workflow_id).fetch_history()

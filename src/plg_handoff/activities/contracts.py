@@ -10,6 +10,7 @@ from plg_handoff.domain.engine import Evaluation
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 ACCOUNT_WORKFLOW = "AccountWorkflow"
+HANDOFF_WORKFLOW = "HandoffWorkflow"
 ACCOUNT_STATE_QUERY = "state"
 USAGE_SIGNAL = "usage"
 HANDOFF_CLOSED_SIGNAL = "handoff_closed"
@@ -183,3 +184,28 @@ class CrmChanged:
 
     source: str  # "hubspot" or "salesforce"
     object_id: str = ""
+
+
+@dataclass
+class HandoffPolicy:
+    """Settings a new handoff runs with, fixed when it opens (recorded in history)."""
+
+    task_due_after_s: float
+    follow_up_poll_interval_s: float
+    expire_after_s: float
+    cooldown_s: float
+    # Added with the SLA timers: policies recorded before decode with these defaults.
+    assign_within_s: float = 3600.0
+    contact_within_s: float = 4 * 3600.0
+    max_reassignments: int = 2
+
+
+@dataclass
+class HandoffInput:
+    account_id: str
+    episode: int
+    traits: AccountTraits
+    evaluation: Evaluation
+    policy: HandoffPolicy
+    task_queue: str = ""
+    """The deployment's task queue (the handoff runs on its handoff queue); "" before."""

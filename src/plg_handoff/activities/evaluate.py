@@ -14,6 +14,7 @@ from datetime import date
 from temporalio import activity
 from temporalio.service import RPCError
 
+from plg_handoff.activities.contracts import HandoffPolicy
 from plg_handoff.config import Config
 from plg_handoff.domain.calibration import with_conversions
 from plg_handoff.domain.engine import Evaluation, evaluate
@@ -31,20 +32,6 @@ class EvaluateInput:
     traits: AccountTraits
     days: list[DayRollup]
     today: str
-
-
-@dataclass
-class HandoffPolicy:
-    """Settings a new handoff runs with, fixed when it opens (recorded in history)."""
-
-    task_due_after_s: float
-    follow_up_poll_interval_s: float
-    expire_after_s: float
-    cooldown_s: float
-    # Added with the SLA timers: policies recorded before decode with these defaults.
-    assign_within_s: float = 3600.0
-    contact_within_s: float = 4 * 3600.0
-    max_reassignments: int = 2
 
 
 @dataclass

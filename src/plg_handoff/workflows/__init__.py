@@ -1,27 +1,5 @@
-"""Temporal workflows: orchestration only, no I/O; rule code runs in activities."""
+"""Temporal workflows: orchestration only, no I/O; rule code runs in activities.
 
-from plg_handoff.workflows.account import AccountWorkflow
-from plg_handoff.workflows.digest import DigestWorkflow
-from plg_handoff.workflows.handoff import HandoffWorkflow
-from plg_handoff.workflows.notification_ledger import NotificationLedgerWorkflow
-from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
-from plg_handoff.workflows.usage_sync import UsageSyncWorkflow
-
-ALL_WORKFLOWS = (
-    UsageSyncWorkflow,
-    AccountWorkflow,
-    HandoffWorkflow,
-    OwnerPoolWorkflow,
-    NotificationLedgerWorkflow,
-    DigestWorkflow,
-)
-
-__all__ = [
-    "ALL_WORKFLOWS",
-    "AccountWorkflow",
-    "DigestWorkflow",
-    "HandoffWorkflow",
-    "NotificationLedgerWorkflow",
-    "OwnerPoolWorkflow",
-    "UsageSyncWorkflow",
-]
+This package imports nothing: the sandbox runs a workflow module's package again for every new
+workflow instance, so an import here would run every workflow module each time. The list of
+workflows a worker registers is in `plg_handoff.workflows.registry`."""

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         DISQUALIFY_UPDATE,
         EVIDENCE_SIGNAL,
         HANDOFF_CLOSED_SIGNAL,
+        HANDOFF_WORKFLOW,
         REQUALIFY_UPDATE,
         SNOOZE_UPDATE,
         USAGE_SIGNAL,
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         DisqualifyRequest,
         EvidenceUpdate,
         HandoffClosed,
+        HandoffInput,
         RequalifyRequest,
         SnoozeRequest,
         UsageUpdate,
@@ -41,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     # The converter resolves Evaluation's field types through the sandbox's own sys.modules,
     # which holds only modules a workflow file imports by their full name.
     from plg_handoff.domain.engine import Evaluation  # noqa: F401
-    from plg_handoff.workflows.handoff import HandoffInput, HandoffWorkflow
 
 RETENTION_DAYS = 400  # long enough for the longest trigger window (6+ months active)
 SIGNALS_BEFORE_CONTINUE_AS_NEW = 1_000
@@ -242,7 +243,7 @@ class AccountWorkflow:
         state.cooldown_s = result.policy.cooldown_s
         lead = result.evaluation.lead
         await workflow.start_child_workflow(
-            HandoffWorkflow.run,
+            HANDOFF_WORKFLOW,
             HandoffInput(
                 account_id=self._id,
                 episode=state.episode,

@@ -19,9 +19,12 @@ with workflow.unsafe.imports_passed_through():
         CRM_CHANGED_SIGNAL,
         EVIDENCE_SIGNAL,
         HANDOFF_CLOSED_SIGNAL,
+        HANDOFF_WORKFLOW,
         CrmChanged,
         EvidenceUpdate,
         HandoffClosed,
+        HandoffInput,
+        HandoffPolicy,
         account_workflow_id,
         handoff_workflow_id,
     )
@@ -37,12 +40,10 @@ with workflow.unsafe.imports_passed_through():
         UpsertOpportunityInput,
     )
     from plg_handoff.activities.crm_queue import crm_task_queue
-    from plg_handoff.activities.evaluate import HandoffPolicy
     from plg_handoff.activities.notify import Notification, NotifyActivities
     from plg_handoff.activities.writeback import AnnounceInput, WritebackActivities
     from plg_handoff.domain.engine import Evaluation
     from plg_handoff.domain.follow_up import FollowUp, FunnelFields
-    from plg_handoff.domain.usage import AccountTraits
 
 CRM_CALL_TIMEOUT = timedelta(minutes=2)
 # CRM outages can last hours; keep trying with a capped interval rather than lose the handoff.
@@ -132,17 +133,6 @@ class Clock:
 
 
 @dataclass
-class HandoffInput:
-    account_id: str
-    episode: int
-    traits: AccountTraits
-    evaluation: Evaluation
-    policy: HandoffPolicy
-    task_queue: str = ""
-    """The deployment's task queue (the handoff runs on its handoff queue); "" before."""
-
-
-@dataclass
 class HandoffStatus:
     handoff_key: str
     stage: str
@@ -176,7 +166,7 @@ class HandoffStatus:
     notes: list[str] = field(default_factory=list)  # operators' actions, with who and why
 
 
-@workflow.defn
+@workflow.defn(name=HANDOFF_WORKFLOW)
 class HandoffWorkflow:
     @workflow.init
     def __init__(self, request: HandoffInput) -> None:
