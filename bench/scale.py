@@ -11,9 +11,11 @@ and the HubSpot emulator with HubSpot's published limits (190 requests / 10 s; 4
 when the emulator supports it), all on free loopback ports; writes a handoff.toml, creates the
 CRM properties (`handoff crm setup`) and starts `handoff worker` (K processes on one task
 queue). The worker's Schedule runs the first cycle as it starts; the benchmark measures until
-every account is evaluated (the `state` query's `last_evaluation`) and every account the
-engine hands to sales has a HandoffWorkflow at stage assigned (or later) with its deal in the
-emulator, or the timeout. Then: a second cycle with no new data (the Schedule triggered
+every account is evaluated (its evaluation's local activity marker in its history, read from
+the server alone so that measuring costs the worker nothing) and every account the engine
+hands to sales has a HandoffWorkflow at stage assigned (or later) with its deal in the
+emulator, or the timeout. Then every account's `state` query, which must answer with the
+evaluation its history holds; a second cycle with no new data (the Schedule triggered
 again), the raw signal-with-start rate of trivial entity workflows on the same server, and,
 with --replay (default), a replay of every AccountWorkflow and HandoffWorkflow history.
 
@@ -22,8 +24,8 @@ The last lines read, one per size:
 
 Definitions:
   - t0 is the first sync workflow's start time (Temporal's clock, this machine);
-  - cycle_s: the sync workflow's run (pull, fan-out, refresh); evaluated_s: t0 until the last
-    account was seen evaluated (polled every ~2 s);
+  - cycle_s: the sync workflow's run (pull, fan-out, refresh); evaluated_s: t0 until the
+    last account's evaluation completed (the time of its marker event);
   - last_deal_s: t0 until the newest deal's createdAt; handoffs_per_s over that span, and
     crm_handoffs_per_s between the first and the last deal (the CRM-bound phase);
   - crm_calls_per_handoff: HubSpot requests answered within the limit (429s excluded) during
@@ -54,7 +56,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -70,8 +72,10 @@ if __package__ in (None, ""):  # run as a script: the repository root makes `ben
 
 from bench.population import Population, generate
 from plg_handoff import search_attributes as sa
+from plg_handoff.activities.evaluate import EvaluateResult
 from plg_handoff.activities.usage import PullUsageResult
 from plg_handoff.devserver import DevServer
+from plg_handoff.domain.engine import Evaluation
 from plg_handoff.payloads import DATA_CONVERTER
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.sandbox.hubspot.routing import Response
@@ -91,8 +95,10 @@ TASK_QUEUE = "plg-scale"
 HUBSPOT_PER_10S = 190
 HUBSPOT_SEARCH_PER_S = 4
 POLL_S = 2.0
-QUERY_CONCURRENCY = 8
-QUERY_BATCH = 32
+READ_CONCURRENCY = 8
+READ_BATCH = 32
+QUERY_CONCURRENCY = 16
+QUERY_ALL_TIMEOUT_S = 900
 FETCH_CONCURRENCY = 8
 SWS_BATCH = 32  # signals in flight at once, as the pull fans out
 RAW_SWS_CAP = 2000
@@ -343,9 +349,13 @@ class ScaleReport:
     crm_429: int = 0
     mixpanel_calls: int = 0
     mixpanel_429: int = 0
+    failed_reads: int = 0  # account histories the benchmark could not read while measuring
+    read_errors: list[str] = field(default_factory=list)
+    # after the first cycle: every account's `state` query, as an operator would ask it
+    queries: int = 0
     failed_queries: int = 0
     query_errors: list[str] = field(default_factory=list)
-    queries: int = 0
+    query_mismatches: int = 0  # the query's last evaluation is not the one in the history
     complete: bool = False
     timed_out: bool = False
     phase1_s: float = 0.0
@@ -405,7 +415,8 @@ class ScaleReport:
             f" handoffs_per_s={num(self.handoffs_per_s, 2)}"
             f" handoff_pace_ratio={num(self.handoff_pace_ratio, 2)}"
             f" crm_calls_per_handoff={num(self.crm_calls_per_handoff, 2)}"
-            f" crm_429={self.crm_429} failed_queries={self.failed_queries}"
+            f" crm_429={self.crm_429} failed_reads={self.failed_reads}"
+            f" failed_queries={self.failed_queries}/{self.queries}"
             f" failed_activities={self.failed_activities} nondeterminism={self.nondeterminism}"
             f" replay_failures={self.replay_failures}/{self.replayed}"
             f" cycle2_ratio={num(self.cycle2_ratio, 2)}"
@@ -504,6 +515,29 @@ async def _new_sync(client: Client, known: set[str], timeout_s: float) -> Workfl
         await asyncio.sleep(0.25)
 
 
+def _evaluation_in(history: WorkflowHistory) -> tuple[float, Evaluation, str | None] | None:
+    """An account's latest evaluation in its history: when its local activity completed, what
+    it decided, and the handoff the account started last (None if none)."""
+    found: tuple[float, Evaluation] | None = None
+    handoff_id: str | None = None
+    for event in history.events:
+        if event.HasField("start_child_workflow_execution_initiated_event_attributes"):
+            handoff_id = event.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        if not event.HasField("marker_recorded_event_attributes"):
+            continue
+        details = event.marker_recorded_event_attributes.details
+        if "result" not in details or "data" not in details:
+            continue
+        [marker] = DATA_CONVERTER.payload_converter.from_payloads(details["data"].payloads)
+        if not isinstance(marker, dict) or marker.get("activity_type") != "evaluate_account":
+            continue
+        [result] = DATA_CONVERTER.payload_converter.from_payloads(
+            details["result"].payloads, [EvaluateResult]
+        )
+        found = (event.event_time.ToDatetime(tzinfo=UTC).timestamp(), result.evaluation)
+    return None if found is None else (*found, handoff_id)
+
+
 def _deal_created(deal: dict[str, Any]) -> float | None:
     text = deal.get("createdAt") or (deal.get("properties") or {}).get("createdate")
     if not isinstance(text, str):
@@ -547,17 +581,41 @@ class _Phase1:
         self.stages: dict[str, str] = {}
         self.sync_result: PullUsageResult | None = None
 
-    async def query_round(self) -> None:
-        """Queries the accounts not yet seen evaluated, in id order (the order the pull
-        signals them), a batch at a time; a batch with none evaluated (and no query failing)
-        ends the round."""
+    async def read_round(self) -> None:
+        """Reads the histories of the accounts not yet seen evaluated, in id order (the order
+        the pull signals them), a batch at a time; a batch with none evaluated (and no read
+        failing) ends the round. Histories come from the server alone: the worker does no work
+        for them (a query would make it replay every account that left its cache)."""
         pending = sorted(a for a, s in self.accounts.items() if s.evaluated_at is None)
-        for start in range(0, len(pending), QUERY_BATCH):
-            batch = pending[start : start + QUERY_BATCH]
-            before = (self.report.evaluated, self.report.failed_queries)
-            await _bounded(batch, QUERY_CONCURRENCY, self._query)
-            if (self.report.evaluated, self.report.failed_queries) == before:
+        for start in range(0, len(pending), READ_BATCH):
+            batch = pending[start : start + READ_BATCH]
+            before = (self.report.evaluated, self.report.failed_reads)
+            await _bounded(batch, READ_CONCURRENCY, self._read)
+            if (self.report.evaluated, self.report.failed_reads) == before:
                 return  # the rest was signalled later still: next round
+
+    async def _read(self, account_id: str) -> None:
+        handle = self.client.get_workflow_handle(f"account/{account_id}")
+        try:
+            history = await handle.fetch_history()
+        except Exception as exc:  # noqa: BLE001  # every kind of failed read is counted
+            self.report.failed_reads += 1
+            if len(self.report.read_errors) < 5:
+                self.report.read_errors.append(f"{account_id}: {type(exc).__name__}: {exc}")
+            return
+        seen = _evaluation_in(history)
+        if seen is None:
+            return
+        state = self.accounts[account_id]
+        state.evaluated_at, evaluation, state.handoff_id = seen
+        state.route = evaluation.route
+        state.hand_off = evaluation.hand_off
+        self.report.evaluated += 1
+
+    async def query_all(self) -> None:
+        """After the cycle, every account's `state` query as an operator asks it (Temporal UI,
+        `handoff explain`): each must answer, with the evaluation its history holds."""
+        await _bounded(sorted(self.accounts), QUERY_CONCURRENCY, self._query)
 
     async def _query(self, account_id: str) -> None:
         handle = self.client.get_workflow_handle_for(AccountWorkflow.run, f"account/{account_id}")
@@ -569,17 +627,12 @@ class _Phase1:
             if len(self.report.query_errors) < 5:
                 self.report.query_errors.append(f"{account_id}: {type(exc).__name__}: {exc}")
             return
-        evaluation = summary.last_evaluation
-        if evaluation is None:
-            return
-        state = self.accounts[account_id]
-        state.evaluated_at = time.time()
-        state.route = evaluation.route
-        state.hand_off = evaluation.hand_off
-        state.handoff_id = summary.open_handoff or (
-            summary.handoffs[-1] if summary.handoffs else None
-        )
-        self.report.evaluated += 1
+        seen, evaluation = self.accounts[account_id], summary.last_evaluation
+        if evaluation is None or (evaluation.route, evaluation.hand_off) != (
+            seen.route,
+            seen.hand_off,
+        ):
+            self.report.query_mismatches += 1
 
     async def list_accounts(self) -> None:
         for execution in await _list(self.client, 'WorkflowType="AccountWorkflow"'):
@@ -671,7 +724,7 @@ async def _first_cycle(
                 report.cycle_s = (close - t0) if close else time.time() - t0
             if phase.sync_result is None or len(phase.accounts) < phase.sync_result.accounts:
                 await phase.list_accounts()
-            await phase.query_round()
+            await phase.read_round()
             if phase.handed_off():
                 await phase.list_handoffs()
             by_handoff, _ = phase.deals()
@@ -707,6 +760,12 @@ async def _first_cycle(
     _first_cycle_figures(phase, report, population, t0, by_handoff)
     _call_figures(hubspot, mixpanel, report)
     report.sync_runs = len(await _list(client, 'WorkflowType="UsageSyncWorkflow"'))
+    if report.complete:
+        try:
+            await asyncio.wait_for(phase.query_all(), QUERY_ALL_TIMEOUT_S)
+        except TimeoutError:
+            report.notes.append(f"queries: {report.queries} asked in {QUERY_ALL_TIMEOUT_S}s")
+        say(f"queries: {report.queries} asked, {report.failed_queries} failed")
     return t0
 
 

@@ -38,8 +38,11 @@ def test_every_account_handed_to_sales_has_one_assigned_deal(scale: ScaleReport)
     assert scale.deals == scale.engine_hand_off
 
 
-def test_no_state_query_fails(scale: ScaleReport) -> None:
+def test_every_account_answers_its_state_query_with_its_evaluation(scale: ScaleReport) -> None:
+    assert scale.failed_reads == 0, scale.read_errors
+    assert scale.queries == ACCOUNTS
     assert scale.failed_queries == 0, scale.query_errors
+    assert scale.query_mismatches == 0
 
 
 def test_no_nondeterminism_in_the_worker(scale: ScaleReport) -> None:
