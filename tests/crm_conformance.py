@@ -18,7 +18,9 @@ from plg_handoff.connectors.base import (
     CrmConnector,
     FunnelFields,
     OpportunityDraft,
+    OpportunityRef,
     RefreshResult,
+    SupportsBatchWrites,
     TaskSpec,
 )
 from plg_handoff.connectors.errors import ConnectorError, InvalidInput, RateLimited
@@ -517,6 +519,93 @@ class CrmConformance:
             assert len(harness.tasks_on(opportunity)) == 1, key
             (account_ref,) = harness.accounts_with(account)
             assert harness.account_of(opportunity) == account_ref, key
+
+    # --- a burst of new handoffs: batch writes -------------------------------------------------
+
+    def _burst(
+        self, harness: CrmHarness, size: int
+    ) -> tuple[SupportsBatchWrites, list[OpportunityDraft]]:
+        """The connector's batch writes and `size` new handoffs' drafts, each account looked
+        up first as `assign_owner` does."""
+        crm = harness.crm
+        assert isinstance(crm, SupportsBatchWrites)
+        owner = self._owner(harness)
+        drafts = []
+        for n in range(size):
+            account = f"acct-burst-{n}"
+            found = crm_lookup(harness.crm, account, (f"{account}.example",))
+            drafts.append(
+                draft(
+                    f"handoff/{account}/1",
+                    owner,
+                    account_id=account,
+                    account_name=f"Burst {n}",
+                    domains=(f"{account}.example",),
+                    account_ref=found,
+                )
+            )
+        return crm, drafts
+
+    def test_a_burst_of_new_opportunities_takes_a_call_for_accounts_and_one_for_opportunities(
+        self, harness: CrmHarness
+    ) -> None:
+        crm, drafts = self._burst(harness, 30)
+        harness.reset_calls()
+
+        outcomes = crm.upsert_opportunities(drafts)
+
+        assert harness.api_calls() == 2
+        written = [o for o in outcomes if isinstance(o, OpportunityRef)]
+        assert len(written) == 30 and all(o.created for o in written)
+        for d, ref in zip(drafts, written, strict=True):
+            assert harness.opportunities(d.external_id) == [ref.id]
+            (account,) = harness.accounts_with(d.account_id)
+            assert harness.account_of(ref.id) == account
+
+        harness.reset_calls()
+        again = crm.upsert_opportunities(drafts)
+        assert [o.id for o in again if isinstance(o, OpportunityRef)] == [r.id for r in written]
+        assert not any(isinstance(o, OpportunityRef) and o.created for o in again)
+        assert harness.api_calls() == 1  # the accounts and their links are remembered
+
+    def test_a_record_refused_in_a_burst_fails_alone(self, harness: CrmHarness) -> None:
+        crm, drafts = self._burst(harness, 10)
+        inactive = sorted(harness.inactive_owner_ids())[0]
+        drafts[7] = replace(drafts[7], owner_id=inactive)
+
+        outcomes = crm.upsert_opportunities(drafts)
+
+        assert isinstance(outcomes[7], InvalidInput)
+        assert outcomes[7].records, "the refused record is named with its message"
+        for i, d in enumerate(drafts):
+            if i != 7:
+                assert isinstance(outcomes[i], OpportunityRef)
+                assert len(harness.opportunities(d.external_id)) == 1
+        assert harness.opportunities(drafts[7].external_id) == []
+
+    def test_a_burst_of_tasks_takes_one_call_and_a_refused_one_fails_alone(
+        self, harness: CrmHarness
+    ) -> None:
+        crm, drafts = self._burst(harness, 8)
+        written = [o for o in crm.upsert_opportunities(drafts) if isinstance(o, OpportunityRef)]
+        owner = self._owner(harness)
+        tasks = [task_spec(ref.id, owner) for ref in written]
+        tasks[2] = replace(tasks[2], owner_id=sorted(harness.inactive_owner_ids())[0])
+        harness.reset_calls()
+
+        outcomes = crm.create_tasks(tasks)
+
+        assert harness.api_calls() == 1
+        assert isinstance(outcomes[2], InvalidInput)
+        for i, ref in enumerate(written):
+            if i != 2:
+                assert harness.tasks_on(ref.id) == [outcomes[i]]
+        assert harness.tasks_on(written[2].id) == []
+
+
+def crm_lookup(crm: CrmConnector, account: str, domains: tuple[str, ...]) -> str | None:
+    found = crm.find_account(account, domains)
+    return found.id if found else None
 
 
 def _days_from_today(iso_date: str) -> int:

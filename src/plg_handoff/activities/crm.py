@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from plg_handoff import search_attributes as sa
 from plg_handoff.activities.coalesce import Coalescer
-from plg_handoff.activities.contracts import deployment_queues
+from plg_handoff.activities.contracts import HANDOFF_WORKFLOW, deployment_queues
 from plg_handoff.activities.rotation import OpenHandoffs, PoolAsk, RotationBatcher
 from plg_handoff.config import Config
 from plg_handoff.connectors.base import (
@@ -24,20 +24,23 @@ from plg_handoff.connectors.base import (
     FollowUp,
     FunnelFields,
     OpportunityDraft,
+    OpportunityRef,
     Owner,
     SupportsAccountLookups,
+    SupportsBatchWrites,
     TaskSpec,
 )
+from plg_handoff.connectors.errors import ConnectorError
 from plg_handoff.domain import routing
 from plg_handoff.domain.engine import Evaluation, FiredTrigger
 from plg_handoff.domain.usage import AccountTraits
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
-HANDOFF_WORKFLOW = "HandoffWorkflow"
 VISIBILITY_PAGE = 1_000
 VISIBILITY_LAG_S = 300.0  # as the owner pool counts its own recent assignments
 ACCOUNT_LOOKUPS_PER_CALL = 100
+WRITES_PER_CALL = 100  # opportunities or tasks a batch write takes (the connector splits more)
 AccountLookup = tuple[str, tuple[str, ...]]
 
 
@@ -142,6 +145,13 @@ class CrmActivities:
         self._find_many = crm.find_accounts if isinstance(crm, SupportsAccountLookups) else None
         self._lookups: Coalescer[str, AccountLookup, AccountRef | None] = Coalescer(
             self._find_accounts, ACCOUNT_LOOKUPS_PER_CALL
+        )
+        self._batch_writes = crm if isinstance(crm, SupportsBatchWrites) else None
+        self._opportunity_writes: Coalescer[str, OpportunityDraft, OpportunityRef] = Coalescer(
+            self._upsert_many, WRITES_PER_CALL
+        )
+        self._task_writes: Coalescer[str, TaskSpec, str] = Coalescer(
+            self._create_many, WRITES_PER_CALL
         )
 
     @activity.defn(name="assign_owner")
@@ -288,7 +298,7 @@ class CrmActivities:
         draft = opportunity_draft(
             request.facts, request.owner_id, request.account_ref, request.opportunity_id
         )
-        ref = await asyncio.to_thread(self._crm.upsert_opportunity, draft)
+        ref = await self._upsert(draft)
         if request.opportunity_id is not None and ref.id != request.opportunity_id:
             log.warning(
                 "handoff.opportunity_recreated",
@@ -311,10 +321,34 @@ class CrmActivities:
         )
         if existing is not None:
             return OwnerTaskResult(existing, created=False)
-        task = owner_task(request)
-        task_id = await asyncio.to_thread(self._crm.create_task, task)
+        task_id = await self._create_task(owner_task(request))
         log.info("handoff.task_created", opportunity_id=request.opportunity_id, task_id=task_id)
         return OwnerTaskResult(task_id, created=True)
+
+    async def _upsert(self, draft: OpportunityDraft) -> OpportunityRef:
+        """Concurrent upserts of this worker share batch calls where the CRM batches (a burst
+        of handoffs costs a few calls instead of one or two each); a lone one is sent at once."""
+        if self._batch_writes is None:
+            return await asyncio.to_thread(self._crm.upsert_opportunity, draft)
+        return await self._opportunity_writes.ask("opportunities", draft)
+
+    async def _upsert_many(
+        self, _group: str, drafts: list[OpportunityDraft]
+    ) -> list[OpportunityRef | ConnectorError]:
+        if self._batch_writes is None:  # not asked: `_upsert` writes one at a time
+            raise RuntimeError("the CRM connector has no batch writes")
+        return await asyncio.to_thread(self._batch_writes.upsert_opportunities, drafts)
+
+    async def _create_task(self, task: TaskSpec) -> str:
+        """As `_upsert`, for the owners' tasks."""
+        if self._batch_writes is None:
+            return await asyncio.to_thread(self._crm.create_task, task)
+        return await self._task_writes.ask("tasks", task)
+
+    async def _create_many(self, _group: str, tasks: list[TaskSpec]) -> list[str | ConnectorError]:
+        if self._batch_writes is None:  # not asked: `_create_task` writes one at a time
+            raise RuntimeError("the CRM connector has no batch writes")
+        return await asyncio.to_thread(self._batch_writes.create_tasks, tasks)
 
     @activity.defn(name="read_follow_up")
     async def read_follow_up(self, request: FollowUpInput) -> FollowUp:

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from plg_handoff.connectors.errors import ConnectorError
 from plg_handoff.domain.follow_up import FollowUp as FollowUp
 from plg_handoff.domain.follow_up import FunnelFields as FunnelFields
 from plg_handoff.domain.usage import AccountTraits, UsageEvent
@@ -201,3 +202,17 @@ class SupportsAccountLookups(Protocol):
     def find_accounts(
         self, wanted: Sequence[tuple[str, Sequence[str]]]
     ) -> list[AccountRef | None]: ...
+
+
+@runtime_checkable
+class SupportsBatchWrites(Protocol):
+    """An optional CRM capability: many opportunities, or many tasks, in as few calls as the
+    vendor's batch endpoints allow. One outcome per item, in order: what `upsert_opportunity`
+    or `create_task` returns for it, or the error that item alone met (the others are
+    written). A call the vendor refuses as a whole (rate limit, outage, credentials) raises."""
+
+    def upsert_opportunities(
+        self, drafts: Sequence[OpportunityDraft]
+    ) -> list[OpportunityRef | ConnectorError]: ...
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[str | ConnectorError]: ...

@@ -40,6 +40,10 @@ from hubspot.crm.objects.tasks import (
     PublicObjectId,
     SimplePublicObjectInputForCreate,
 )
+from hubspot.crm.objects.tasks import (
+    BatchInputSimplePublicObjectBatchInputForCreate as TaskBatchCreate,
+)
+from hubspot.crm.objects.tasks import SimplePublicObjectBatchInputForCreate as TaskForCreate
 from hubspot.crm.properties import OptionInput, PropertyCreate
 from urllib3.util.retry import Retry
 
@@ -62,6 +66,7 @@ from plg_handoff.connectors.errors import (
     RecordError,
     TransientError,
 )
+from plg_handoff.connectors.hubspot.batches import outcomes_by_trace, trace_id
 from plg_handoff.connectors.hubspot.companies import Companies
 from plg_handoff.connectors.hubspot.errors import (
     VENDOR,
@@ -169,6 +174,7 @@ class HubSpotCrm:
             client.crm.companies.search_api,
             client.crm.companies.basic_api,
             client.crm.associations.v4.batch_api,
+            client.crm.companies.batch_api,
         )
         self._timeout = config.timeout.total_seconds()
         self._pacer = RequestPacer(config.requests_per_10s, LIMIT_WINDOW_S)
@@ -283,34 +289,79 @@ class HubSpotCrm:
         """A deal the handoff already has is updated by id in one call, with its owner,
         account id and usage fields only: the stage, pipeline, close date, name and amount
         stay as sales set them. Gone from HubSpot (deleted, merged away): upserted anew."""
-        if draft.existing_id:
+        [outcome] = self.upsert_opportunities([draft])
+        if isinstance(outcome, ConnectorError):
+            raise outcome
+        return outcome
+
+    def upsert_opportunities(
+        self, drafts: Sequence[OpportunityDraft]
+    ) -> list[OpportunityRef | ConnectorError]:
+        """Deals by external id, a hundred a batch upsert, then their companies linked in a
+        few batch calls (`Companies.link_many`); a draft with `existing_id` is updated by id
+        alone. One outcome per draft, in order: a record HubSpot refused is that draft's
+        error and the others are written. A call refused as a whole raises, except a batch's
+        invalid input, whose drafts are then sent one by one to find the refused one."""
+        outcomes: list[OpportunityRef | ConnectorError | None] = [None] * len(drafts)
+        new: list[int] = []
+        for i, draft in enumerate(drafts):
+            if draft.existing_id is None:
+                new.append(i)
+                continue
             try:
-                return self._update_existing(draft, draft.existing_id)
+                outcomes[i] = self._update_existing(draft, draft.existing_id)
             except NotFound:
-                pass  # recreated by external id below
+                new.append(i)  # recreated by external id below
+            except InvalidInput as exc:
+                outcomes[i] = exc
+        upserted: list[tuple[int, OpportunityRef]] = []
+        for chunk in _chunks(new):
+            for i, outcome in zip(
+                chunk, self._upsert_deals([drafts[i] for i in chunk]), strict=True
+            ):
+                if isinstance(outcome, ConnectorError):
+                    outcomes[i] = outcome
+                else:
+                    upserted.append((i, outcome))
+        links = self._companies.link_many([(drafts[i], ref.id) for i, ref in upserted])
+        for (i, ref), link in zip(upserted, links, strict=True):
+            outcomes[i] = link if isinstance(link, ConnectorError) else ref
+        return [o if o is not None else _unanswered("deal") for o in outcomes]
+
+    def _upsert_deals(
+        self, drafts: Sequence[OpportunityDraft]
+    ) -> list[OpportunityRef | ConnectorError]:
         batch = BatchInputSimplePublicObjectBatchInputUpsert(
             inputs=[
                 SimplePublicObjectBatchInputUpsert(
                     id_property=self._config.external_id_property,
                     id=draft.external_id,
                     properties=self._deal_properties(draft),
+                    object_write_trace_id=trace_id(position),
                 )
+                for position, draft in enumerate(drafts)
             ]
         )
         try:
             answer = self._call(self._deals_batch.upsert, batch)
-            _raise_for_record_errors(answer, "deal refused")
-        except InvalidInput:
-            self._owners_cache = None
-            raise
-        result = answer.results[0]
-        ref = OpportunityRef(id=str(result.id), created=bool(result.new))
-        if ref.created:
-            self._fresh_deals[ref.id] = None
-            while len(self._fresh_deals) > FRESH_DEALS:
-                self._fresh_deals.popitem(last=False)
-        self._companies.link(draft, ref.id)
-        return ref
+        except InvalidInput as exc:
+            self._owners_cache = None  # an owner HubSpot refused: read the owners again
+            if len(drafts) == 1:
+                return [exc]
+            return [o for draft in drafts for o in self._upsert_deals([draft])]
+        refs: list[OpportunityRef | ConnectorError] = []
+        for outcome in outcomes_by_trace(answer, len(drafts), "deal refused"):
+            if isinstance(outcome, ConnectorError):
+                self._owners_cache = None
+                refs.append(outcome)
+                continue
+            ref = OpportunityRef(id=str(outcome.id), created=bool(outcome.new))
+            if ref.created:
+                self._fresh_deals[ref.id] = None
+                while len(self._fresh_deals) > FRESH_DEALS:
+                    self._fresh_deals.popitem(last=False)
+            refs.append(ref)
+        return refs
 
     def _update_existing(self, draft: OpportunityDraft, deal_id: str) -> OpportunityRef:
         properties = {
@@ -374,29 +425,41 @@ class HubSpotCrm:
         # attempt must look.
         self._fresh_deals.pop(task.opportunity_id, None)
         body = SimplePublicObjectInputForCreate(
-            properties={
-                "hs_task_subject": task.subject,
-                "hs_task_body": task.body,
-                "hs_task_status": "NOT_STARTED",
-                "hs_task_priority": "HIGH",
-                "hs_task_type": "TODO",
-                "hs_timestamp": str(task.due_at_ms),
-                "hubspot_owner_id": task.owner_id,
-            },
-            associations=[
-                PublicAssociationsForObject(
-                    to=PublicObjectId(id=task.opportunity_id),
-                    types=[
-                        AssociationSpec(
-                            association_category="HUBSPOT_DEFINED",
-                            association_type_id=TASK_TO_DEAL,
-                        )
-                    ],
-                )
-            ],
+            properties=_task_properties(task), associations=[_task_to_deal(task)]
         )
         created = self._call(self._tasks.create, body, idempotent=False)
         return str(created.id)
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[str | ConnectorError]:
+        """Tasks, each associated to its deal, a hundred a batch create (a lone one through
+        the single create). One outcome per task, in order, as `upsert_opportunities`."""
+        if len(tasks) == 1:
+            try:
+                return [self.create_task(tasks[0])]
+            except InvalidInput as exc:
+                return [exc]
+        created: list[str | ConnectorError] = []
+        for chunk in _chunks(tasks):
+            for task in chunk:  # forgotten before the call, as by `create_task`
+                self._fresh_deals.pop(task.opportunity_id, None)
+            batch = TaskBatchCreate(
+                inputs=[
+                    TaskForCreate(
+                        properties=_task_properties(task),
+                        associations=[_task_to_deal(task)],
+                        object_write_trace_id=trace_id(position),
+                    )
+                    for position, task in enumerate(chunk)
+                ]
+            )
+            try:
+                answer = self._call(self._tasks_batch.create, batch, idempotent=False)
+            except InvalidInput:
+                created += [o for task in chunk for o in self.create_tasks([task])]
+                continue
+            for outcome in outcomes_by_trace(answer, len(chunk), "task refused"):
+                created.append(outcome if isinstance(outcome, ConnectorError) else str(outcome.id))
+        return created
 
     def find_account(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
         return self._companies.find(account_id, domains)
@@ -666,6 +729,34 @@ def _same(name: str, current: str, wanted: str) -> bool:
         except ValueError:
             return False
     return current == wanted
+
+
+def _task_properties(task: TaskSpec) -> dict[str, str]:
+    return {
+        "hs_task_subject": task.subject,
+        "hs_task_body": task.body,
+        "hs_task_status": "NOT_STARTED",
+        "hs_task_priority": "HIGH",
+        "hs_task_type": "TODO",
+        "hs_timestamp": str(task.due_at_ms),
+        "hubspot_owner_id": task.owner_id,
+    }
+
+
+def _task_to_deal(task: TaskSpec) -> PublicAssociationsForObject:
+    return PublicAssociationsForObject(
+        to=PublicObjectId(id=task.opportunity_id),
+        types=[
+            AssociationSpec(
+                association_category="HUBSPOT_DEFINED", association_type_id=TASK_TO_DEAL
+            )
+        ],
+    )
+
+
+def _unanswered(what: str) -> ConnectorError:
+    message = f"no outcome for this {what}"
+    return InvalidInput(VENDOR, message, records=(RecordError(record="?", message=message),))
 
 
 def _raise_for_record_errors(answer: Any, what: str) -> None:

@@ -7,7 +7,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from hubspot.crm.associations.v4 import (
     BatchInputPublicDefaultAssociationMultiPost,
@@ -16,16 +16,25 @@ from hubspot.crm.associations.v4 import (
 from hubspot.crm.associations.v4 import PublicObjectId as AssociationObjectId
 from hubspot.crm.companies import (
     AssociationSpec,
+    BatchInputSimplePublicObjectBatchInputForCreate,
     Filter,
     FilterGroup,
     PublicAssociationsForObject,
     PublicObjectId,
     PublicObjectSearchRequest,
+    SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectInputForCreate,
 )
 
 from plg_handoff.connectors.base import AccountRef, OpportunityDraft
-from plg_handoff.connectors.errors import Conflict, InvalidInput, NotFound, RecordError
+from plg_handoff.connectors.errors import (
+    Conflict,
+    ConnectorError,
+    InvalidInput,
+    NotFound,
+    RecordError,
+)
+from plg_handoff.connectors.hubspot.batches import outcomes_by_trace, trace_id
 from plg_handoff.connectors.hubspot.errors import VENDOR
 from plg_handoff.connectors.hubspot.properties import COMPANY_ID_PROPERTY
 
@@ -33,6 +42,8 @@ COMPANY_TO_DEAL = 342  # HubSpot-defined default association type id, company ->
 CACHE_SIZE = 10_000
 MAX_IN_VALUES = 100  # values in one IN filter: accounts (and domains) in one batched search
 SEARCH_PAGE = 200  # the search endpoint's largest page
+BATCH_SIZE = 100  # inputs of one batch create or association call
+T = TypeVar("T")
 AccountLookup = tuple[str, Sequence[str]]
 """An account id and its domains."""
 OWNER_PROPERTY = "hubspot_owner_id"
@@ -62,11 +73,19 @@ class Companies:
     """Keeps account -> company and the deals already linked, per process: an account's later
     handoffs skip the search, and a retried upsert skips a link it already made."""
 
-    def __init__(self, call: Caller, search_api: Any, basic_api: Any, batch_api: Any) -> None:
+    def __init__(
+        self,
+        call: Caller,
+        search_api: Any,
+        basic_api: Any,
+        batch_api: Any,
+        companies_batch_api: Any = None,
+    ) -> None:
         self._call = call
         self._search = search_api
         self._basic = basic_api
         self._associations = batch_api
+        self._batch = companies_batch_api
         self._by_account = _Lru()
         self._absent = _Lru()  # accounts a lookup just found no company for
         self._linked = _Lru()
@@ -121,6 +140,83 @@ class Companies:
             self._by_account.remember(draft.account_id, company_id)
         self._linked.remember(deal_id, company_id)
         return company_id
+
+    def link_many(
+        self, pairs: Sequence[tuple[OpportunityDraft, str]]
+    ) -> list[str | ConnectorError]:
+        """`link` for many new deals: the deals of known companies associated in one batch
+        call, the companies of accounts a lookup found none for created in one batch call
+        (each associated to its deal by the create). What a batch cannot settle (a company
+        merged away since, a create HubSpot refused) goes through `link` alone. One outcome per
+        pair, in order: the company id or the error of that pair alone."""
+        if len(pairs) == 1 or self._batch is None:
+            return [self._link_alone(draft, deal_id) for draft, deal_id in pairs]
+        outcomes: list[str | ConnectorError | None] = [None] * len(pairs)
+        associate: list[tuple[int, str]] = []
+        create: list[int] = []
+        for i, (draft, deal_id) in enumerate(pairs):
+            company_id = self._linked.get(deal_id)
+            if company_id is not None:
+                outcomes[i] = company_id
+                continue
+            company_id = draft.account_ref or self._by_account.get(draft.account_id)
+            if company_id is not None:
+                associate.append((i, company_id))
+            elif self._absent.get(draft.account_id) is not None:
+                create.append(i)
+        for known in _batches(associate):
+            if self._associate_all([(pairs[i][1], company_id) for i, company_id in known]):
+                for i, company_id in known:
+                    outcomes[i] = self._linked_to(pairs[i][0], pairs[i][1], company_id)
+        for missing in _batches(create):
+            created = self._create_all([pairs[i] for i in missing])
+            for i, new_id in zip(missing, created, strict=True):
+                if new_id is not None:
+                    outcomes[i] = self._linked_to(pairs[i][0], pairs[i][1], new_id)
+        return [
+            self._link_alone(*pairs[i]) if outcome is None else outcome
+            for i, outcome in enumerate(outcomes)
+        ]
+
+    def _link_alone(self, draft: OpportunityDraft, deal_id: str) -> str | ConnectorError:
+        try:
+            return self.link(draft, deal_id)
+        except (InvalidInput, NotFound, Conflict) as exc:  # this pair's own; the rest is raised
+            return exc
+
+    def _linked_to(self, draft: OpportunityDraft, deal_id: str, company_id: str) -> str:
+        self._absent.pop(draft.account_id, None)
+        self._by_account.remember(draft.account_id, company_id)
+        self._linked.remember(deal_id, company_id)
+        return company_id
+
+    def _associate_all(self, pairs: Sequence[tuple[str, str]]) -> bool:
+        """Deals to companies in one call; False when HubSpot refused any (each goes alone)."""
+        try:
+            self._associate_raw(pairs)
+        except (NotFound, InvalidInput):
+            return False
+        return True
+
+    def _create_all(self, pairs: Sequence[tuple[OpportunityDraft, str]]) -> list[str | None]:
+        """Companies, each associated to its deal, in one batch create; None for a company
+        HubSpot refused (its pair goes alone, which settles a unique-id conflict)."""
+        batch = BatchInputSimplePublicObjectBatchInputForCreate(
+            inputs=[
+                SimplePublicObjectBatchInputForCreate(
+                    properties=_company_properties(draft),
+                    associations=[_to_deal(deal_id)],
+                    object_write_trace_id=trace_id(position),
+                )
+                for position, (draft, deal_id) in enumerate(pairs)
+            ]
+        )
+        try:
+            answer = self._call(self._batch.create, batch, idempotent=False)
+        except (InvalidInput, Conflict):
+            return [None] * len(pairs)
+        outcomes = outcomes_by_trace(answer, len(pairs), "company refused")
+        return [None if isinstance(o, ConnectorError) else str(o.id) for o in outcomes]
 
     def _search_for(self, account_id: str, domains: Sequence[str]) -> AccountRef | None:
         """One search: the external id or any of the domains (filter groups are ORed)."""
@@ -185,26 +281,8 @@ class Companies:
                 return {account_id: _pick(results, account_id, ds) for account_id, ds in chunk}
 
     def _create(self, draft: OpportunityDraft, deal_id: str) -> str:
-        properties = {
-            "name": draft.account_name or draft.account_id,
-            COMPANY_ID_PROPERTY: draft.account_id,
-            OWNER_PROPERTY: draft.owner_id,  # the account's owner from now on
-        }
-        if draft.domains:
-            properties["domain"] = draft.domains[0].strip().lower()
         body = SimplePublicObjectInputForCreate(
-            properties=properties,
-            associations=[
-                PublicAssociationsForObject(
-                    to=PublicObjectId(id=deal_id),
-                    types=[
-                        AssociationSpec(
-                            association_category="HUBSPOT_DEFINED",
-                            association_type_id=COMPANY_TO_DEAL,
-                        )
-                    ],
-                )
-            ],
+            properties=_company_properties(draft), associations=[_to_deal(deal_id)]
         )
         try:
             created = self._call(self._basic.create, body, idempotent=False)
@@ -224,11 +302,17 @@ class Companies:
         return str(created.id)
 
     def _associate(self, deal_id: str, company_id: str) -> None:
+        self._associate_raw([(deal_id, company_id)])
+
+    def _associate_raw(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """(deal, company) pairs in one call of the batch endpoint; raises on any refusal."""
+        deal_id = pairs[0][0]
         batch = BatchInputPublicDefaultAssociationMultiPost(
             inputs=[
                 PublicDefaultAssociationMultiPost(
-                    _from=AssociationObjectId(id=deal_id), to=AssociationObjectId(id=company_id)
+                    _from=AssociationObjectId(id=deal), to=AssociationObjectId(id=company)
                 )
+                for deal, company in pairs
             ]
         )
         # The SDK maps only a 200 answer of this endpoint and returns None for a 207: read the
@@ -256,6 +340,32 @@ class Companies:
                 else InvalidInput
             )
             raise cls(VENDOR, "association refused", status=raw.status, records=records)
+
+
+def _company_properties(draft: OpportunityDraft) -> dict[str, str]:
+    properties = {
+        "name": draft.account_name or draft.account_id,
+        COMPANY_ID_PROPERTY: draft.account_id,
+        OWNER_PROPERTY: draft.owner_id,  # the account's owner from now on
+    }
+    if draft.domains:
+        properties["domain"] = draft.domains[0].strip().lower()
+    return properties
+
+
+def _to_deal(deal_id: str) -> PublicAssociationsForObject:
+    return PublicAssociationsForObject(
+        to=PublicObjectId(id=deal_id),
+        types=[
+            AssociationSpec(
+                association_category="HUBSPOT_DEFINED", association_type_id=COMPANY_TO_DEAL
+            )
+        ],
+    )
+
+
+def _batches(items: Sequence[T]) -> list[Sequence[T]]:
+    return [items[start : start + BATCH_SIZE] for start in range(0, len(items), BATCH_SIZE)]
 
 
 def _chunks(wanted: Sequence[AccountLookup]) -> list[list[AccountLookup]]:

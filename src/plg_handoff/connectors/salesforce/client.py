@@ -168,6 +168,33 @@ class _Lru(OrderedDict[str, str]):
             self.popitem(last=False)
 
 
+def _create_collection(sf: Any, body: dict[str, Any]) -> Any:
+    return sf.restful("composite/sobjects", method="POST", json=body)
+
+
+def _account_fields(draft: OpportunityDraft) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "Name": (draft.account_name or draft.account_id)[:255],
+        "OwnerId": draft.owner_id,
+    }
+    if draft.domains:
+        fields["Website"] = draft.domains[0].strip().lower()
+    return fields
+
+
+def _task_fields(task: TaskSpec) -> dict[str, Any]:
+    due = datetime.fromtimestamp(task.due_at_ms / 1000, UTC).date()
+    return {
+        "WhatId": task.opportunity_id,
+        "OwnerId": task.owner_id,
+        "Subject": task.subject[:255],
+        "Description": task.body,
+        "Status": "Not Started",
+        "Priority": "High",
+        "ActivityDate": due.isoformat(),
+    }
+
+
 def _patch_collection(sf: Any, body: dict[str, Any]) -> Any:
     return sf.restful("composite/sobjects", method="PATCH", json=body)
 
@@ -411,6 +438,89 @@ class SalesforceCrm:
             self._fresh.remember(ref.id, "")
         return ref
 
+    def upsert_opportunities(
+        self, drafts: Sequence[OpportunityDraft]
+    ) -> list[OpportunityRef | ConnectorError]:
+        """Opportunities by external id, 200 a call (sObject Collections, allOrNone false),
+        after the Accounts that lookups found none for, 200 a call too (by the account's
+        external id, one per account). A draft with `existing_id`, one not looked up, and one
+        whose record Salesforce refused in a collection go the single way (which looks again
+        for an Account merged away and names the refused record). One outcome per draft."""
+        if len(drafts) == 1:
+            return [self._upsert_alone(drafts[0])]
+        outcomes: list[OpportunityRef | ConnectorError | None] = [None] * len(drafts)
+        new = [i for i, draft in enumerate(drafts) if draft.existing_id is None]
+        accounts = self._accounts_for([drafts[i] for i in new])
+        ready = [(i, account) for i, account in zip(new, accounts, strict=True) if account]
+        ext = self._config.external_id_field
+        for chunk in _chunks(ready, COLLECTION_SIZE):
+            records = [
+                {
+                    "attributes": {"type": "Opportunity"},
+                    **self._opportunity_fields(drafts[i]),
+                    "AccountId": account,
+                    ext: drafts[i].external_id,
+                }
+                for i, account in chunk
+            ]
+            results: list[dict[str, Any]] = self._call(
+                partial(
+                    _upsert_collection,
+                    path=f"composite/sobjects/Opportunity/{ext}",
+                    body={"allOrNone": False, "records": records},
+                ),
+                record="opportunity collection",
+            )
+            for (i, _), result in zip(chunk, results, strict=True):
+                if result.get("success"):
+                    ref = OpportunityRef(id=str(result["id"]), created=bool(result.get("created")))
+                    if ref.created:
+                        self._fresh.remember(ref.id, "")
+                    outcomes[i] = ref
+        return [
+            self._upsert_alone(drafts[i]) if outcome is None else outcome
+            for i, outcome in enumerate(outcomes)
+        ]
+
+    def _upsert_alone(self, draft: OpportunityDraft) -> OpportunityRef | ConnectorError:
+        try:
+            return self.upsert_opportunity(draft)
+        except (InvalidInput, NotFound, Conflict) as exc:  # this draft's own; the rest raises
+            return exc
+
+    def _accounts_for(self, drafts: Sequence[OpportunityDraft]) -> list[str | None]:
+        """Each draft's Account id: the one its lookup found, else one created (200 Accounts
+        a call, upserted on the account's external id, so racing workers make one); None for
+        a draft never looked up or whose Account Salesforce refused (it goes alone)."""
+        answers: list[str | None] = [None] * len(drafts)
+        missing: dict[str, list[int]] = {}  # account id -> its drafts' positions
+        for position, draft in enumerate(drafts):
+            known = draft.account_ref or self._accounts.get(draft.account_id)
+            if known:
+                answers[position] = known
+            elif known == "":  # looked up: Salesforce has none
+                missing.setdefault(draft.account_id, []).append(position)
+        ext = self._config.account_external_id_field
+        for chunk in _chunks(list(missing.items()), COLLECTION_SIZE):
+            records = [
+                {"attributes": {"type": "Account"}, **_account_fields(drafts[at[0]]), ext: account}
+                for account, at in chunk
+            ]
+            results: list[dict[str, Any]] = self._call(
+                partial(
+                    _upsert_collection,
+                    path=f"composite/sobjects/Account/{ext}",
+                    body={"allOrNone": False, "records": records},
+                ),
+                record="account collection",
+            )
+            for (account, at), result in zip(chunk, results, strict=True):
+                if result.get("success"):
+                    self._accounts.remember(account, str(result["id"]))
+                    for position in at:
+                        answers[position] = str(result["id"])
+        return answers
+
     def _update_existing(self, draft: OpportunityDraft, opportunity_id: str) -> OpportunityRef:
         fields = {
             "OwnerId": draft.owner_id,
@@ -443,13 +553,8 @@ class SalesforceCrm:
             known = found.id if found else ""
         if known:
             return known
-        fields: dict[str, Any] = {
-            "Name": (draft.account_name or draft.account_id)[:255],
-            "OwnerId": draft.owner_id,
-        }
-        if draft.domains:
-            fields["Website"] = draft.domains[0].strip().lower()
         ext = self._config.account_external_id_field
+        fields = _account_fields(draft)
         result = self._upsert_one("Account", ext, draft.account_id, fields, draft.external_id)
         account_id = str(result["id"])
         self._accounts.remember(draft.account_id, account_id)
@@ -567,22 +672,41 @@ class SalesforceCrm:
         # Forgotten before the call: if it fails after Salesforce made the Task, the next
         # attempt must look.
         self._fresh.pop(task.opportunity_id, None)
-        due = datetime.fromtimestamp(task.due_at_ms / 1000, UTC).date()
-        fields = {
-            "WhatId": task.opportunity_id,
-            "OwnerId": task.owner_id,
-            "Subject": task.subject[:255],
-            "Description": task.body,
-            "Status": "Not Started",
-            "Priority": "High",
-            "ActivityDate": due.isoformat(),
-        }
+        fields = _task_fields(task)
         created: dict[str, Any] = self._call(
             lambda sf: sf.Task.create(fields),
             record=f"task for {task.opportunity_id}",
             idempotent=False,
         )
         return str(created["id"])
+
+    def create_tasks(self, tasks: Sequence[TaskSpec]) -> list[str | ConnectorError]:
+        """Tasks, 200 a call (sObject Collections, allOrNone false); a lone one through the
+        single create. One outcome per task, in order: its id, or the error Salesforce gave
+        that record alone."""
+        if len(tasks) == 1:
+            try:
+                return [self.create_task(tasks[0])]
+            except InvalidInput as exc:
+                return [exc]
+        created: list[str | ConnectorError] = []
+        for chunk in _chunks(tasks, COLLECTION_SIZE):
+            for task in chunk:  # forgotten before the call, as by `create_task`
+                self._fresh.pop(task.opportunity_id, None)
+            records = [{"attributes": {"type": "Task"}, **_task_fields(task)} for task in chunk]
+            results: list[dict[str, Any]] = self._call(
+                partial(_create_collection, body={"allOrNone": False, "records": records}),
+                record="task collection",
+                idempotent=False,
+            )
+            for task, result in zip(chunk, results, strict=True):
+                if result.get("success"):
+                    created.append(str(result["id"]))
+                    continue
+                name = f"task for {task.opportunity_id}"
+                refused = record_errors(name, result.get("errors") or [])
+                created.append(InvalidInput(VENDOR, "task refused", records=refused))
+        return created
 
     def read_follow_up(self, opportunity_id: str, task_id: str | None) -> FollowUp:
         """Three queries: the opportunity (stage, close), its first completed Task (a call,
