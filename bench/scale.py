@@ -28,6 +28,8 @@ Definitions:
     last account's evaluation completed (the time of its marker event);
   - last_deal_s: t0 until the newest deal's createdAt; handoffs_per_s over that span, and
     crm_handoffs_per_s between the first and the last deal (the CRM-bound phase);
+  - deal_lag_p50_s / p95 / max: from a handed-off account's evaluation (its marker) to its
+    deal's createdAt: whether handing off keeps up with evaluating;
   - crm_calls_per_handoff: HubSpot requests answered within the limit (429s excluded) during
     the first cycle's work, startup and refresh included, per handoff; the CRM limit's own pace
     is 19 calls/s divided by that, and handoff_pace_ratio = crm_handoffs_per_s / that pace;
@@ -340,6 +342,10 @@ class ScaleReport:
     last_deal_s: float | None = None
     handoffs_per_s: float = 0.0
     crm_handoffs_per_s: float = 0.0
+    # from an account's evaluation to its deal: whether handing off keeps up with evaluating
+    deal_lag_p50_s: float | None = None
+    deal_lag_p95_s: float | None = None
+    deal_lag_max_s: float | None = None
     crm_calls: int = 0
     crm_calls_by_route: dict[str, int] = field(default_factory=dict)
     crm_statuses: dict[str, int] = field(default_factory=dict)
@@ -414,6 +420,7 @@ class ScaleReport:
             f"/{self.engine_hand_off} last_deal_s={num(self.last_deal_s)}"
             f" handoffs_per_s={num(self.handoffs_per_s, 2)}"
             f" handoff_pace_ratio={num(self.handoff_pace_ratio, 2)}"
+            f" deal_lag_p50_s={num(self.deal_lag_p50_s)} deal_lag_p95_s={num(self.deal_lag_p95_s)}"
             f" crm_calls_per_handoff={num(self.crm_calls_per_handoff, 2)}"
             f" crm_429={self.crm_429} failed_reads={self.failed_reads}"
             f" failed_queries={self.failed_queries}/{self.queries}"
@@ -657,6 +664,19 @@ class _Phase1:
                 created.append(at)
         return by_handoff, created
 
+    def deal_lags(self) -> list[float]:
+        """Seconds from each handed-off account's evaluation to its deal's creation."""
+        created = {
+            (deal.get("properties") or {}).get("plg_handoff_id"): _deal_created(deal)
+            for deal in self.hubspot.objects("deals")
+        }
+        lags = []
+        for state in self.handed_off().values():
+            at = created.get(state.handoff_id)
+            if at is not None and state.evaluated_at is not None:
+                lags.append(at - state.evaluated_at)
+        return sorted(lags)
+
     def handed_off(self) -> dict[str, _Account]:
         return {a: s for a, s in self.accounts.items() if s.hand_off}
 
@@ -817,6 +837,11 @@ def _first_cycle_figures(
         span = max(created) - min(created)
         if len(created) > 1 and span > 0:
             report.crm_handoffs_per_s = (len(created) - 1) / span
+    lags = phase.deal_lags()
+    if lags:
+        report.deal_lag_p50_s = lags[len(lags) // 2]
+        report.deal_lag_p95_s = lags[min(len(lags) - 1, int(len(lags) * 0.95))]
+        report.deal_lag_max_s = lags[-1]
 
 
 def _call_figures(

@@ -101,16 +101,16 @@ def test_the_allocation_stops_at_the_reserve_and_looks_again_once_after_the_wait
     allocation.admit()
 
 
-def test_the_crm_queue_rate_is_the_published_limit_over_the_calls_an_activity_makes() -> None:
+def test_the_crm_queue_rate_is_twice_the_published_limit_batches_share_calls() -> None:
     professional = HubSpotConfig(kind="hubspot")
     starter = HubSpotConfig(kind="hubspot", requests_per_10s=100)
     salesforce = SalesforceConfig(kind="salesforce", requests_per_second=10)
 
     assert professional.requests_per_10s == 190
     assert professional.search_requests_per_s == 4
-    assert crm_activities_per_second(professional) == 19
-    assert crm_activities_per_second(starter) == 10
-    assert crm_activities_per_second(salesforce) == 10
+    assert crm_activities_per_second(professional) == 38
+    assert crm_activities_per_second(starter) == 20
+    assert crm_activities_per_second(salesforce) == 20
     assert crm_task_queue("plg-handoff") == "plg-handoff-crm"
 
 

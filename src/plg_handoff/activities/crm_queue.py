@@ -8,11 +8,14 @@ from __future__ import annotations
 from plg_handoff.config import CrmConfig, HubSpotConfig
 
 CRM_QUEUE_SUFFIX = "-crm"
-# Measured by bench/scale.py: a new handoff makes 4.0 calls over its 4 CRM activities (owner,
-# deal, task, funnel), and a burst fewer (company lookups share searches). Follow-up reads (2 to
-# 6 calls) come hours apart. Each process's own pacer holds the exact request limit; this rate
-# keeps several workers together near it.
-CALLS_PER_ACTIVITY = 1.0
+# Measured by bench/scale.py: a lone new handoff makes 3 to 4 calls over its 3 CRM activities
+# (owner, deal, task); in a burst concurrent activities share batch calls (lookups, deals,
+# companies and tasks a hundred a call), so an activity makes well under one call, and the
+# batches form while calls wait for the pacer. Follow-up reads (2 to 6 calls) come hours apart.
+# Each process's own pacer holds the exact request limit (shared among the workers of one
+# token); this rate lets twice the limit's number of activities through so that it never caps
+# a burst below what batching makes of the limit.
+CALLS_PER_ACTIVITY = 0.5
 
 
 def crm_task_queue(task_queue: str) -> str:
