@@ -326,7 +326,10 @@ class HubSpotCrm:
         links = self._companies.link_many([(drafts[i], ref.id) for i, ref in upserted])
         for (i, ref), link in zip(upserted, links, strict=True):
             outcomes[i] = link if isinstance(link, ConnectorError) else ref
-        return [o if o is not None else _unanswered("deal") for o in outcomes]
+        written = [o for o in outcomes if o is not None]
+        if len(written) != len(drafts):  # every path above gives each draft its outcome
+            raise RuntimeError(f"{len(drafts) - len(written)} drafts got no outcome")
+        return written
 
     def _upsert_deals(
         self, drafts: Sequence[OpportunityDraft]
@@ -752,18 +755,6 @@ def _task_to_deal(task: TaskSpec) -> PublicAssociationsForObject:
             )
         ],
     )
-
-
-def _unanswered(what: str) -> ConnectorError:
-    message = f"no outcome for this {what}"
-    return InvalidInput(VENDOR, message, records=(RecordError(record="?", message=message),))
-
-
-def _raise_for_record_errors(answer: Any, what: str) -> None:
-    """A 207 multi-status answer: each refused record's message, never a silent skip."""
-    errors = getattr(answer, "errors", None)
-    if errors:
-        raise InvalidInput(VENDOR, what, status=207, records=record_errors(errors))
 
 
 def _associated_ids(record: Any) -> dict[str, list[str]]:

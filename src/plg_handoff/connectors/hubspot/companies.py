@@ -79,7 +79,7 @@ class Companies:
         search_api: Any,
         basic_api: Any,
         batch_api: Any,
-        companies_batch_api: Any = None,
+        companies_batch_api: Any,
     ) -> None:
         self._call = call
         self._search = search_api
@@ -149,7 +149,7 @@ class Companies:
         (each associated to its deal by the create). What a batch cannot settle (a company
         merged away since, a create HubSpot refused) goes through `link` alone. One outcome per
         pair, in order: the company id or the error of that pair alone."""
-        if len(pairs) == 1 or self._batch is None:
+        if len(pairs) == 1:
             return [self._link_alone(draft, deal_id) for draft, deal_id in pairs]
         outcomes: list[str | ConnectorError | None] = [None] * len(pairs)
         associate: list[tuple[int, str]] = []
