@@ -456,21 +456,13 @@ class SalesforceCrm:
         for chunk in _chunks(ready, COLLECTION_SIZE):
             records = [
                 {
-                    "attributes": {"type": "Opportunity"},
                     **self._opportunity_fields(drafts[i]),
                     "AccountId": account,
                     ext: drafts[i].external_id,
                 }
                 for i, account in chunk
             ]
-            results: list[dict[str, Any]] = self._call(
-                partial(
-                    _upsert_collection,
-                    path=f"composite/sobjects/Opportunity/{ext}",
-                    body={"allOrNone": False, "records": records},
-                ),
-                record="opportunity collection",
-            )
+            results = self._upsert_collection("Opportunity", ext, records, "opportunity collection")
             for (i, _), result in zip(chunk, results, strict=True):
                 if result.get("success"):
                     ref = OpportunityRef(id=str(result["id"]), created=bool(result.get("created")))
@@ -502,18 +494,8 @@ class SalesforceCrm:
                 missing.setdefault(draft.account_id, []).append(position)
         ext = self._config.account_external_id_field
         for chunk in _chunks(list(missing.items()), COLLECTION_SIZE):
-            records = [
-                {"attributes": {"type": "Account"}, **_account_fields(drafts[at[0]]), ext: account}
-                for account, at in chunk
-            ]
-            results: list[dict[str, Any]] = self._call(
-                partial(
-                    _upsert_collection,
-                    path=f"composite/sobjects/Account/{ext}",
-                    body={"allOrNone": False, "records": records},
-                ),
-                record="account collection",
-            )
+            records = [{**_account_fields(drafts[at[0]]), ext: account} for account, at in chunk]
+            results = self._upsert_collection("Account", ext, records, "account collection")
             for (account, at), result in zip(chunk, results, strict=True):
                 if result.get("success"):
                     self._accounts.remember(account, str(result["id"]))
@@ -569,15 +551,9 @@ class SalesforceCrm:
         record_name: str | None = None,
     ) -> dict[str, Any]:
         """`record_name` names the record in errors (the handoff's key by default)."""
-        record = {"attributes": {"type": sobject}, **fields, external_field: value}
-        body = {"allOrNone": True, "records": [record]}
-        results: list[dict[str, Any]] = self._call(
-            partial(
-                _upsert_collection, path=f"composite/sobjects/{sobject}/{external_field}", body=body
-            ),
-            record=record_name or value,
+        [result] = self._upsert_collection(
+            sobject, external_field, [{**fields, external_field: value}], record_name or value
         )
-        result = results[0]
         if result.get("success"):
             return result
         errors = result.get("errors") or []
@@ -585,6 +561,21 @@ class SalesforceCrm:
         if any(e.get("statusCode") == "DUPLICATE_EXTERNAL_ID" for e in errors):
             raise Conflict(VENDOR, f"{sobject} upsert refused", status=300, records=records)
         raise InvalidInput(VENDOR, f"{sobject} upsert refused", records=records)
+
+    def _upsert_collection(
+        self, sobject: str, external_field: str, records: list[dict[str, Any]], name: str
+    ) -> list[dict[str, Any]]:
+        """Records upserted by `external_field` in one sObject Collections call (allOrNone
+        false): a result per record, in order. `name` names the call in errors."""
+        body = {
+            "allOrNone": False,
+            "records": [{"attributes": {"type": sobject}, **record} for record in records],
+        }
+        path = f"composite/sobjects/{sobject}/{external_field}"
+        results: list[dict[str, Any]] = self._call(
+            partial(_upsert_collection, path=path, body=body), record=name
+        )
+        return results
 
     def _opportunity_fields(self, draft: OpportunityDraft) -> dict[str, Any]:
         config = self._config
