@@ -53,6 +53,9 @@ class TemporalSettings(_Section):
     tls: bool = False
     tls_client_cert: Path | None = None
     tls_client_key: Path | None = None
+    max_cached_workflows: int = Field(default=1000, ge=0)
+    """Workflows each worker process keeps in memory on each of its workflow task queues.
+    A signal or query to one that left the cache replays it from its history first."""
 
 
 class TraitMapping(_Section):

@@ -201,6 +201,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
             *calling_the_crm,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
+        max_cached_workflows=config.temporal.max_cached_workflows,
         interceptors=[ConnectorErrorInterceptor()],
         # The SDK forwards heartbeats at most every 0.8 times the heartbeat timeout (96 s for a
         # pull): a pull killed within that time would resume from an old point. Every 5 s, a
@@ -211,6 +212,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         client,
         task_queue=handoff_task_queue(config.temporal.task_queue),
         workflows=[HandoffWorkflow, OwnerPoolWorkflow],
+        max_cached_workflows=config.temporal.max_cached_workflows,
         # What a handoff schedules on its own queue; its CRM calls go to the CRM queue.
         activities=[writeback.announce_handoff, notifier.notify],
         interceptors=[ConnectorErrorInterceptor()],
