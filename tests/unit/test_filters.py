@@ -292,6 +292,13 @@ COMPETITOR_CASES = [
         id="www-prefix",
     ),
     pytest.param(
+        ["https://www.Rival.com/pricing"],
+        healthy_days(),
+        FilterRules(competitor_domains=("rival.com",)),
+        "email domain rival.com belongs",
+        id="website-url",
+    ),
+    pytest.param(
         ["notrival.com"],
         healthy_days(),
         FilterRules(competitor_domains=("rival.com",)),
@@ -532,7 +539,8 @@ def test_disabled_filters_do_not_run() -> None:
 @pytest.mark.parametrize(
     ("settings_", "message"),
     [
-        ({"competitor_domains": [" "]}, "empty domain"),
+        ({"competitor_domains": [" "]}, "not a domain"),
+        ({"competitor_domains": ["rival"]}, r"not a domain .*\['rival'\]"),
         ({"evaluation_months": [0, 13]}, r"months are 1-12, got \[0, 13\]"),
         ({"disabled": ["spam"]}, "Input should be"),
         ({"bot_agent_share": 0}, "greater than 0"),

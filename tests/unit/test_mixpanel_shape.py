@@ -237,10 +237,26 @@ def test_traits_of_empty_or_bad_profile() -> None:
         "seat_limit": "many",
         "employees": True,
         "arr_potential": [1],
-        "domains": "acme.com",
+        "domains": 42,
         "region": None,
     }
     assert traits_from_profile(bad, TraitMapping()) == AccountTraits()
+
+
+@pytest.mark.parametrize(
+    ("domains", "read"),
+    [
+        ("acme.com", ["acme.com"]),  # one string, not a list: read, never silently dropped
+        ("https://www.Acme.com/pricing", ["acme.com"]),
+        ("acme.com, acme.io; ACME.dev", ["acme.com", "acme.io", "acme.dev"]),
+        (["ana@acme.com", "http://acme.io:8080", "acme.com"], ["acme.com", "acme.io"]),
+        (["", "localhost", "not a domain", 7, None], []),
+    ],
+)
+def test_a_domains_trait_is_read_as_a_list_a_string_or_a_url(
+    domains: object, read: list[str]
+) -> None:
+    assert traits_from_profile({"domains": domains}, TraitMapping()).domains == read
 
 
 def test_traits_with_custom_mapping() -> None:
@@ -277,7 +293,7 @@ def test_traits_with_custom_mapping() -> None:
         arr_potential=250_000.0,
         region="NA",
         industry="Energy",
-        domains=["globex.com", "7"],
+        domains=["globex.com"],  # 7 is no domain
         signup_date="2023-03-01",
     )
 

@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from plg_handoff.connectors.base import ParsedLine, Quarantined
+from plg_handoff.domain.domains import account_domains
 from plg_handoff.domain.usage import AccountTraits, UsageEvent
 
 EARLIEST_EVENT = 946_684_800  # 2000-01-01T00:00:00Z
@@ -125,7 +126,6 @@ def traits_from_profile(properties: Mapping[str, Any], mapping: Any) -> AccountT
         return str(value) if value not in (None, "") else None
 
     limits = {name: v for name, key in mapping.limits.items() if (v := number(key)) is not None}
-    domains = properties.get(mapping.domains)
     employees = number(mapping.employees)
     return AccountTraits(
         name=text(mapping.name),
@@ -135,6 +135,6 @@ def traits_from_profile(properties: Mapping[str, Any], mapping: Any) -> AccountT
         arr_potential=number(mapping.arr_potential),
         region=text(mapping.region),
         industry=text(mapping.industry),
-        domains=[str(d) for d in domains] if isinstance(domains, list) else [],
+        domains=account_domains(properties.get(mapping.domains)),
         signup_date=text(mapping.signup_date),
     )

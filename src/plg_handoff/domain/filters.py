@@ -29,6 +29,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from plg_handoff.domain.domains import domain_of
 from plg_handoff.domain.rules import RuleModel
 from plg_handoff.domain.segments import money
 from plg_handoff.domain.triggers.registry import FiredTrigger
@@ -175,9 +176,10 @@ class FilterRules(RuleModel):
     @field_validator("competitor_domains")
     @classmethod
     def _domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
-        normalized = tuple(_domain(d) for d in domains)
-        if not all(normalized):
-            raise ValueError("empty domain")
+        normalized = tuple(domain_of(d) for d in domains)
+        bad = [d for d, n in zip(domains, normalized, strict=True) if not n]
+        if bad:
+            raise ValueError(f"not a domain (like rival.com): {bad}")
         return normalized
 
     @field_validator("evaluation_months")
@@ -245,7 +247,7 @@ def _competitor(view: AccountView, rules: FilterRules) -> FilterHit | None:
     domains = sorted(
         {
             d
-            for d in (_domain(raw) for raw in view.traits.domains)
+            for d in (domain_of(raw) for raw in view.traits.domains)
             if d and any(d == c or d.endswith("." + c) for c in rules.competitor_domains)
         }
     )
@@ -440,11 +442,6 @@ def _competitor_evaluation(view: AccountView, rules: FilterRules) -> FilterHit |
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _domain(raw: str) -> str:
-    domain = raw.strip().lower().rsplit("@", 1)[-1].strip(".")
-    return domain.removeprefix("www.")
 
 
 def _signup(view: AccountView) -> date | None:
