@@ -521,4 +521,5 @@ def test_engine_holds_the_same_team_when_bots_drive_it() -> None:
     evaluation = evaluate("acme", team, _usage(bot_agent_events=6), RuleSet(), date(2024, 5, 10))
     assert [h.filter for h in evaluation.filtered] == ["bot"]
     assert (evaluation.route, evaluation.tier, evaluation.playbook) == ("none", 0, None)
-    assert evaluation.reason.startswith("Not handed to sales (held): bot: 100% of events")
+    held = "Not handed to sales (held): bot: automation: 100% of events"
+    assert evaluation.reason.startswith(held)

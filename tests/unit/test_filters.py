@@ -189,22 +189,45 @@ BOT_CASES = [
         id="repeat-beyond-api-calls",
     ),
     pytest.param(
-        healthy_days(max_repeat=20), FilterRules(bot_max_repeat=20), "20 times", id="repeat-custom"
+        healthy_days(max_repeat=20),
+        FilterRules(bot_max_repeat=20, bot_weak_repeat=10),
+        "20 times",
+        id="repeat-custom",
     ),
-    # rotating IPs: distinct IPs per active user per day (2 users a day)
+    # rotating IPs (distinct IPs per active user per day, 2 users a day): a weak sign only,
+    # since mobile networks, VPNs and office NATs rotate them too
+    pytest.param(healthy_days(distinct_ips=11), FilterRules(), None, id="ips-alone-are-weak"),
     pytest.param(
-        healthy_days(distinct_ips=11),
+        healthy_days(distinct_ips=11, max_repeat=30),
         FilterRules(),
         "5.5 distinct IPs per active user",
-        id="ips-5.5-per-user",
+        id="ips-and-weak-repeats",
     ),
-    pytest.param(healthy_days(distinct_ips=10), FilterRules(), None, id="ips-5-per-user-boundary"),
     pytest.param(
-        healthy_days(distinct_ips=5),
+        healthy_days(distinct_ips=11, bot_agent_events=1),  # 1 of 6 events: 17 %
+        FilterRules(),
+        "17% of events from bot user agents",
+        id="ips-and-some-bot-agents",
+    ),
+    pytest.param(
+        healthy_days(distinct_ips=10, max_repeat=30),
+        FilterRules(),
+        None,
+        id="ips-5-per-user-boundary-and-weak-repeats",
+    ),
+    pytest.param(
+        healthy_days(distinct_ips=5, max_repeat=40),
         FilterRules(bot_max_ips_per_user=2),
         "2.5 distinct IPs",
         id="ips-custom",
     ),
+    pytest.param(
+        healthy_days(max_repeat=40, bot_agent_events=1),
+        FilterRules(),
+        "repeated the same action 40 times",
+        id="two-weak-signs-without-ips",
+    ),
+    pytest.param(healthy_days(max_repeat=40), FilterRules(), None, id="one-weak-repeat-sign"),
 ]
 
 
@@ -219,10 +242,22 @@ def test_bot(days: list[DayRollup], rules: FilterRules, reason: str | None) -> N
         assert reason in found.reason
 
 
-def test_bot_figures() -> None:
+def test_bot_figures_name_each_indicator_with_its_weight() -> None:
     found = hit("bot", hits(healthy_days(bot_agent_events=3)))
     assert found is not None
-    assert found.figures == {"bot_agent_events": 60, "events": 120, "bot_share": 0.5}
+    assert found.figures == {"bot_weight": 2, "bot_share": 0.5, "bot_share_weight": 2}
+    assert found.reason.endswith("(60 of 120 in 30 days) (strong)")
+
+    two_weak = hit("bot", hits(healthy_days(distinct_ips=11, max_repeat=30)))
+    assert two_weak is not None
+    assert two_weak.figures == {
+        "bot_weight": 2,
+        "max_repeat": 30,
+        "max_repeat_weight": 1,
+        "ips_per_user_day": 5.5,
+        "ips_per_user_day_weight": 1,
+    }
+    assert two_weak.reason.count("(weak)") == 2
 
 
 # --- competitor research ----------------------------------------------------------------------
@@ -544,6 +579,8 @@ def test_disabled_filters_do_not_run() -> None:
         ({"evaluation_months": [0, 13]}, r"months are 1-12, got \[0, 13\]"),
         ({"disabled": ["spam"]}, "Input should be"),
         ({"bot_agent_share": 0}, "greater than 0"),
+        ({"bot_weak_repeat": 100}, r"bot_weak_repeat \(100\) must be below bot_max_repeat"),
+        ({"bot_agent_share": 0.05}, "bot_weak_agent_share .* must be below bot_agent_share"),
         ({"audit_min_share": 1.5}, "less than or equal to 1"),
         ({"nope": 1}, "Extra inputs are not permitted"),
     ],

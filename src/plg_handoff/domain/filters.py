@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from plg_handoff.domain.domains import domain_of
 from plg_handoff.domain.rules import RuleModel
@@ -106,11 +106,26 @@ class FilterRules(RuleModel):
         description="Ignore a day's repeats when that day has at least as many API calls "
         "(metric `api_requests`): API calls repeat by nature.",
     )
+    bot_weak_agent_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Share of events from bot user agents from which it is a weak sign of "
+        "automation (from bot_agent_share on, a strong one). A bot verdict needs one strong "
+        "sign or two weak ones.",
+    )
+    bot_weak_repeat: int = Field(
+        30,
+        ge=2,
+        description="Repeats of one action by one user in a day from which it is a weak sign "
+        "of automation (from bot_max_repeat on, a strong one).",
+    )
     bot_max_ips_per_user: float = Field(
         5.0,
         gt=0,
         description="Distinct IPs per active user per day, averaged over the window, above "
-        "which the IPs rotate (VPN/proxy pools).",
+        "which the IPs rotate (VPN/proxy pools): a weak sign of automation only, since mobile "
+        "networks, VPNs and office NATs rotate them too.",
     )
     # competitor research
     competitor_domains: tuple[str, ...] = Field(
@@ -189,6 +204,20 @@ class FilterRules(RuleModel):
         if bad:
             raise ValueError(f"months are 1-12, got {bad}")
         return months
+
+    @model_validator(mode="after")
+    def _weak_below_strong(self) -> FilterRules:
+        """A weak sign's threshold at or above the strong one's could never apply."""
+        for weak, strong in (
+            ("bot_weak_agent_share", "bot_agent_share"),
+            ("bot_weak_repeat", "bot_max_repeat"),
+        ):
+            if getattr(self, weak) >= getattr(self, strong):
+                raise ValueError(
+                    f"{weak} ({getattr(self, weak):g}) must be below {strong} "
+                    f"({getattr(self, strong):g}): it is the weak sign's threshold"
+                )
+        return self
 
 
 @dataclass
@@ -273,19 +302,48 @@ def _competitor(view: AccountView, rules: FilterRules) -> FilterHit | None:
     )
 
 
+STRONG, WEAK = 2, 1  # an indicator's weight: a bot verdict needs BOT_VERDICT
+BOT_VERDICT = 2  # one strong indicator, or two weak ones
+
+
+@dataclass(frozen=True)
+class _Indicator:
+    name: str  # the figure's key
+    figure: float
+    weight: int
+    says: str
+
+
 def _bot(view: AccountView, rules: FilterRules) -> FilterHit | None:
+    """Automation, ranked: bot user agents on most events, or one action repeated 100 times,
+    is a strong indicator; fewer bot agents or repeats, and rotating IPs (mobile networks, VPNs
+    and office NATs rotate them too), are weak ones. A verdict needs a strong indicator or two
+    weak ones, and names each with its figure and weight."""
+    found = [i for i in _bot_indicators(view, rules) if i.weight > 0]
+    weight = sum(i.weight for i in found)
+    if weight < BOT_VERDICT:
+        return None
+    strength = {STRONG: "strong", WEAK: "weak"}
+    figures: dict[str, float] = {"bot_weight": weight}
+    for indicator in found:
+        figures[indicator.name] = indicator.figure
+        figures[f"{indicator.name}_weight"] = indicator.weight
+    reason = "; ".join(f"{i.says} ({strength[i.weight]})" for i in found)
+    return FilterHit("bot", f"automation: {reason}", "none", figures)
+
+
+def _bot_indicators(view: AccountView, rules: FilterRules) -> list[_Indicator]:
     window = view.window(rules.bot_window_days)
     span = f"in {rules.bot_window_days} days"
     events = sum(n for d in window for n in d.events.values())
     bot_events = sum(d.metrics.get("bot_agent_events", 0) for d in window)
-    if events > 0 and bot_events / events >= rules.bot_agent_share:
-        share = min(bot_events / events, 1.0)
-        return FilterHit(
-            "bot",
-            f"{share:.0%} of events from bot user agents ({bot_events:,} of {events:,} {span})",
-            "none",
-            {"bot_agent_events": bot_events, "events": events, "bot_share": round(share, 4)},
-        )
+    share = min(bot_events / events, 1.0) if events > 0 else 0.0
+    agents = _Indicator(
+        "bot_share",
+        round(share, 4),
+        _rank(share, rules.bot_agent_share, rules.bot_weak_agent_share),
+        f"{share:.0%} of events from bot user agents ({bot_events:,} of {events:,} {span})",
+    )
     repeats = [
         (d.metrics.get("max_repeat", 0), d.day)
         for d in window
@@ -295,26 +353,30 @@ def _bot(view: AccountView, rules: FilterRules) -> FilterHit | None:
         )
     ]
     repeat, on = max(repeats, default=(0, ""))
-    if repeat >= rules.bot_max_repeat:
-        return FilterHit(
-            "bot",
-            f"one user repeated the same action {repeat} times on {on} "
-            f"(automation from {rules.bot_max_repeat})",
-            "none",
-            {"max_repeat": repeat},
-        )
+    repeated = _Indicator(
+        "max_repeat",
+        repeat,
+        _rank(repeat, rules.bot_max_repeat, rules.bot_weak_repeat),
+        f"one user repeated the same action {repeat} times on {on} "
+        f"(automation from {rules.bot_max_repeat})",
+    )
     ips = sum(d.metrics.get("distinct_ips", 0) for d in window if d.active_users > 0)
     users = sum(d.active_users for d in window if d.metrics.get("distinct_ips", 0) > 0)
-    if users > 0 and ips / users > rules.bot_max_ips_per_user:
-        per_user = ips / users
-        return FilterHit(
-            "bot",
-            f"rotating IPs: {per_user:.1f} distinct IPs per active user per day {span} "
-            f"(above {rules.bot_max_ips_per_user:g})",
-            "none",
-            {"ips_per_user_day": round(per_user, 2)},
-        )
-    return None
+    per_user = ips / users if users > 0 else 0.0
+    rotating = _Indicator(
+        "ips_per_user_day",
+        round(per_user, 2),
+        WEAK if per_user > rules.bot_max_ips_per_user else 0,
+        f"rotating IPs: {per_user:.1f} distinct IPs per active user per day {span} "
+        f"(above {rules.bot_max_ips_per_user:g})",
+    )
+    return [agents, repeated, rotating]
+
+
+def _rank(figure: float, strong_from: float, weak_from: float) -> int:
+    if figure >= strong_from:
+        return STRONG
+    return WEAK if figure >= weak_from else 0
 
 
 def _audit(view: AccountView, rules: FilterRules) -> tuple[int, int, float] | None:
