@@ -22,14 +22,16 @@ from plg_handoff.activities.crm import (
 from plg_handoff.connectors.hubspot import HubSpotCrm
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from tests.conftest import TOKEN, make_config
+from tests.connectors.test_hubspot_batch_writes import (
+    COMPANIES_CREATE,
+    COMPANY_CREATE,
+    TASK_CREATE,
+    TASKS_CREATE,
+    UPSERT,
+)
 from tests.connectors.test_owner_assignment import MAYA, facts
 
 BURST = 40
-UPSERT = ("POST", "/crm/v3/objects/deals/batch/upsert")
-TASK_CREATE = ("POST", "/crm/v3/objects/tasks")
-TASKS_CREATE = ("POST", "/crm/v3/objects/tasks/batch/create")
-COMPANY_CREATE = ("POST", "/crm/v3/objects/companies")
-COMPANIES_CREATE = ("POST", "/crm/v3/objects/companies/batch/create")
 SLOW_S = 0.5
 
 

@@ -17,6 +17,7 @@ from plg_handoff.connectors.base import OpportunityDraft, OpportunityRef, TaskSp
 from plg_handoff.connectors.errors import ConnectorError, InvalidInput
 from plg_handoff.connectors.hubspot import HubSpotCrm
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
+from tests.connectors.test_hubspot_connector import draft as connector_draft
 
 TOKEN = "batch-writes-token"  # noqa: S105  # the emulator's token in these tests
 UPSERT = ("POST", "/crm/v3/objects/deals/batch/upsert")
@@ -45,20 +46,7 @@ def crm(emulator: HubSpotEmulator) -> HubSpotCrm:
 
 
 def draft(n: int) -> OpportunityDraft:
-    account = f"acct-{n}"
-    return OpportunityDraft(
-        external_id=f"handoff/{account}/1",
-        name=f"{account}: limit approaching (PQL)",
-        account_id=account,
-        owner_id="1001",
-        trigger="limit_approaching",
-        triggers=("limit_approaching",),
-        evidence=("87 % of storage",),
-        score=72.0,
-        tier=2,
-        account_name=f"Account {n}",
-        domains=(f"{account}.example",),
-    )
+    return connector_draft(f"acct-{n}")
 
 
 def looked_up(crm: HubSpotCrm, drafts: list[OpportunityDraft]) -> list[OpportunityDraft]:

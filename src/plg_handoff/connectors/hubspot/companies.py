@@ -306,7 +306,7 @@ class Companies:
 
     def _associate_raw(self, pairs: Sequence[tuple[str, str]]) -> None:
         """(deal, company) pairs in one call of the batch endpoint; raises on any refusal."""
-        deal_id = pairs[0][0]
+        deals = [deal for deal, _ in pairs]  # the records an error without ids is about
         batch = BatchInputPublicDefaultAssociationMultiPost(
             inputs=[
                 PublicDefaultAssociationMultiPost(
@@ -329,7 +329,7 @@ class Companies:
         if raw.status == 207 or errors:
             records = tuple(
                 RecordError(
-                    record=",".join((e.get("context") or {}).get("ids") or [deal_id]),
+                    record=",".join((e.get("context") or {}).get("ids") or deals),
                     message=str(e.get("message")),
                 )
                 for e in errors
