@@ -39,9 +39,9 @@ def day(
     )
 
 
-def healthy_days(**overrides: int) -> list[DayRollup]:
+def healthy_days(**overrides: float) -> list[DayRollup]:
     """A real team: active on 20 of the last 30 days, 3 sessions a day, real work."""
-    base: dict[str, int] = {
+    base: dict[str, float] = {
         "sessions": 3,
         "distinct_ips": 3,
         "work_product": 1,
@@ -397,6 +397,18 @@ def test_competitor(
             True,
             id="2-visits-in-14-days",
         ),
+        pytest.param(
+            [day(14, competitor_visits=1), day(0, competitor_visits=1)],
+            FilterRules(),
+            True,
+            id="2-visits-on-the-window-edges",
+        ),
+        pytest.param(
+            [day(15, competitor_visits=1), day(0, competitor_visits=1)],
+            FilterRules(),
+            False,
+            id="one-visit-just-outside",
+        ),
         pytest.param([day(20, competitor_visits=5)], FilterRules(), False, id="outside-window"),
         pytest.param(
             [day(1, competitor_visits=1)],
@@ -423,8 +435,9 @@ BULK_CASES = [
         id="one-bulk-export",
     ),
     pytest.param([day(3, bulk_exports=2)], "2 one-off bulk exports", id="two-bulk-exports"),
-    pytest.param([day(29, bulk_exports=1)], "1 one-off", id="bulk-at-window-edge"),
-    pytest.param([day(30, bulk_exports=1)], None, id="bulk-outside-window"),
+    # the window of 30 days: the 30 complete days before today and today (days ago 0..30)
+    pytest.param([day(30, bulk_exports=1)], "1 one-off", id="bulk-at-window-edge"),
+    pytest.param([day(31, bulk_exports=1)], None, id="bulk-outside-window"),
     pytest.param(
         [day(3, bulk_exports=1), day(60, scheduled_exports=1)], None, id="with-scheduled-exports"
     ),
@@ -432,6 +445,16 @@ BULK_CASES = [
         [day(3, bulk_exports=1), day(95, scheduled_exports=1)],
         "1 one-off",
         id="scheduled-too-long-ago",
+    ),
+    pytest.param(
+        [day(3, bulk_exports=1), day(90, scheduled_exports=1)],
+        None,
+        id="scheduled-at-lookback-edge",
+    ),
+    pytest.param(
+        [day(3, bulk_exports=1), day(91, scheduled_exports=1)],
+        "1 one-off",
+        id="scheduled-just-outside-lookback",
     ),
     pytest.param([], None, id="no-exports"),
 ]

@@ -70,6 +70,25 @@ METRIC_PROPERTIES = {
     "scheduled": [True, False, "true", 1, None, MISSING],
     "rows": [10_000, 9_999, 1e5, "20000", True, None, MISSING],
     "status": [429, "429", 429.0, True, 7, MISSING],
+    # emails: an address's domain only, whatever its case, and what is no address
+    "$email": [
+        "ana@Rival.com",
+        "bo@acme.io",
+        "a@b@rival.com",
+        "x@rival.com.",
+        "no-at",
+        "a@b",
+        "ü@ünï.com",
+        "tab@x\t.com",
+        'q"@acme.io',
+        "",
+        5,
+        None,
+        MISSING,
+    ],
+    "email": ["cy@acme.io", "DE@RIVAL.COM", "@rival.com", None, MISSING],
+    # quantities: numbers, numbers in strings, and what is none (sum and max metrics)
+    "count": [300, 2.5, 0.1, -4, 0, "120", " 7 ", "1e1", "abc", "inf", "nan", True, None, MISSING],
 }
 metric_properties = st.fixed_dictionaries(
     {key: st.sampled_from(values) for key, values in METRIC_PROPERTIES.items()}
@@ -115,6 +134,15 @@ METRICS = {
     "invites_by_one_user": MetricDefinition(kind="max_per_user", events=("Invite Sent",)),
     "repeat": MetricDefinition(kind="max_repeat"),
     "sessions": MetricDefinition(kind="sessions", timeout_minutes=60),
+    "email_domains": MetricDefinition(
+        kind="values", property="$email", fallbacks=("email",), email_domain=True, limit=3
+    ),
+    "email_domain_count": MetricDefinition(kind="distinct", property="email", email_domain=True),
+    "api_calls": MetricDefinition(kind="sum", events=("Invite Sent",), property="count"),
+    "every_count": MetricDefinition(kind="sum", property="count"),
+    "peak_count": MetricDefinition(
+        kind="max", property="count", where=(Condition(property="status", equals=429),)
+    ),
 }
 
 

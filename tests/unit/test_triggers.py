@@ -34,6 +34,12 @@ def days(*values: float | None, last: date = TODAY) -> list[DayRollup]:
     ]
 
 
+def _back(returns: int, since_days_ago: int) -> str:
+    """The return-visit line the engine adds to a trigger that fired before today."""
+    since = (TODAY - timedelta(days=since_days_ago)).isoformat()
+    return f"Back on {returns} day{'s' * (returns != 1)} since {since} (last {TODAY.isoformat()})"
+
+
 def traits(seats_limit: float | None = 10, arr_potential: float | None = None) -> AccountTraits:
     limits = {} if seats_limit is None else {"seats": seats_limit}
     return AccountTraits(name="Acme", plan="team", limits=limits, arr_potential=arr_potential)
@@ -158,12 +164,12 @@ EVIDENCE_CASES = [
     ),
     pytest.param(
         days(9, 9, 9),
-        ["9 of 10 seats in use (90%)"],
+        ["9 of 10 seats in use (90%)", _back(2, since_days_ago=2)],
         id="flat-no-rate",
     ),
     pytest.param(
         days(10, 9),
-        ["9 of 10 seats in use (90%)"],
+        ["9 of 10 seats in use (90%)", _back(1, since_days_ago=1)],
         id="falling-no-rate",
     ),
     pytest.param(
@@ -173,7 +179,7 @@ EVIDENCE_CASES = [
     ),
     pytest.param(
         days(11, 12),
-        ["12 of 10 seats in use (120%)", "seats limit reached"],
+        ["12 of 10 seats in use (120%)", "seats limit reached", _back(1, since_days_ago=1)],
         id="over-limit",
     ),
     pytest.param(

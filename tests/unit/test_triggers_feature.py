@@ -77,11 +77,16 @@ BLOCKS = "premium_blocks"
 PREMIUM_CASES = [
     pytest.param(each(BLOCKS, {0: 3}), None, FREE, ago(0), id="exactly-3-today"),
     pytest.param(each(BLOCKS, {0: 2}), None, FREE, None, id="one-below-2"),
-    pytest.param(each(BLOCKS, {13: 1, 5: 1, 0: 1}), None, FREE, ago(0), id="3-over-14-days"),
-    pytest.param(each(BLOCKS, {14: 1, 5: 1, 0: 1}), None, FREE, None, id="oldest-just-outside"),
+    # The window of 14 days: the 14 complete days before today and today (days ago 0..14).
+    pytest.param(
+        each(BLOCKS, {14: 1, 5: 1, 0: 1}), None, FREE, ago(0), id="3-over-14-days-and-today"
+    ),
+    pytest.param(each(BLOCKS, {15: 1, 5: 1, 0: 1}), None, FREE, None, id="oldest-just-outside"),
     pytest.param(each(BLOCKS, {3: 4}), None, FREE, ago(3), id="fired-3-days-ago"),
-    pytest.param(each(BLOCKS, {20: 3, 8: 3}), None, FREE, ago(20), id="run-kept-by-new-blocks"),
-    pytest.param(each(BLOCKS, {20: 3, 5: 3}), None, FREE, ago(5), id="run-broken-then-again"),
+    # Blocks 20 days ago hold the windows as of days ago 20..6; new blocks 5 days ago keep
+    # the run going, 4 days ago they start a new one.
+    pytest.param(each(BLOCKS, {20: 3, 5: 3}), None, FREE, ago(20), id="run-kept-by-new-blocks"),
+    pytest.param(each(BLOCKS, {20: 3, 4: 3}), None, FREE, ago(4), id="run-broken-then-again"),
     pytest.param(each(BLOCKS, {0: 9}), None, AccountTraits(plan="team"), None, id="paid-plan"),
     pytest.param(each(BLOCKS, {0: 3}), None, AccountTraits(plan=" Free "), ago(0), id="plan-case"),
     pytest.param(each(BLOCKS, {0: 3}), None, AccountTraits(plan="starter"), ago(0), id="starter"),
@@ -109,14 +114,14 @@ PREMIUM_CASES = [
         id="free-not-in-custom-list",
     ),
     pytest.param(
-        each(BLOCKS, {6: 2, 0: 3}),
+        each(BLOCKS, {7: 2, 0: 3}),
         PremiumFeatureInterestRule(min_blocks=5, window_days=7),
         FREE,
         ago(0),
         id="custom-5-in-7",
     ),
     pytest.param(
-        each(BLOCKS, {7: 2, 0: 3}),
+        each(BLOCKS, {8: 2, 0: 3}),
         PremiumFeatureInterestRule(min_blocks=5, window_days=7),
         FREE,
         None,
@@ -174,8 +179,9 @@ COUNT_TRIGGERS = [
 def test_count_triggers_boundaries(
     name: str, metric: str, window: int, minimum: int, offset: int, extra: int, fires: bool
 ) -> None:
-    """`offset` 0: today; -1: the window's first day; -2: the day before it."""
-    days_ago = {0: 0, -1: window - 1, -2: window}[offset]
+    """`offset` 0: today; -1: the window's first day (the window is the `window` complete days
+    before today and today, so its first day is `window` days ago); -2: the day before it."""
+    days_ago = {0: 0, -1: window, -2: window + 1}[offset]
     signal = check(name, each(metric, {days_ago: minimum + extra}))
     assert (signal is not None) is fires
     if signal is not None:
@@ -208,8 +214,8 @@ def test_advanced_capability_request_custom_and_evidence() -> None:
 
 def test_feature_vote_custom_and_evidence() -> None:
     rule = FeatureVoteRule(min_votes=3, window_days=7)
-    assert check("feature_vote", each("feature_votes", {0: 2, 7: 5}), rule) is None
-    signal = check("feature_vote", each("feature_votes", {0: 2, 6: 1}), rule)
+    assert check("feature_vote", each("feature_votes", {0: 2, 8: 5}), rule) is None
+    signal = check("feature_vote", each("feature_votes", {0: 2, 7: 1}), rule)
     assert signal is not None
     assert signal.evidence == [
         "Voted or commented on enterprise-tier feature requests 3 times in 7 days"
@@ -222,11 +228,11 @@ def test_feature_vote_custom_and_evidence() -> None:
 WORK = "workaround_actions"
 
 WORKAROUND_CASES = [
-    pytest.param(each(WORK, {13: 2, 5: 2, 0: 1}), None, ago(0), id="5-actions-on-3-days"),
+    pytest.param(each(WORK, {14: 2, 5: 2, 0: 1}), None, ago(0), id="5-actions-on-3-days"),
     pytest.param(each(WORK, {13: 2, 5: 1, 0: 1}), None, None, id="4-actions-one-below"),
     pytest.param(each(WORK, {5: 3, 0: 2}), None, None, id="5-actions-on-2-days"),
     pytest.param(each(WORK, {0: 50}), None, None, id="one-burst-is-no-habit"),
-    pytest.param(each(WORK, {14: 2, 5: 2, 0: 1}), None, None, id="a-day-outside-14"),
+    pytest.param(each(WORK, {15: 2, 5: 2, 0: 1}), None, None, id="a-day-outside-14"),
     pytest.param(each(WORK, {9: 1, 6: 2, 3: 2}), None, ago(3), id="fired-3-days-ago"),
     pytest.param(
         each(WORK, {2: 1, 1: 1}),
@@ -282,16 +288,24 @@ EXPLORATION_CASES = [
     pytest.param([on(0, pricing_visits=3)], None, ago(0), id="pricing-only"),
     pytest.param([on(0, enterprise_visits=1, pricing_visits=1)], None, None, id="2-one-below"),
     pytest.param(
-        [on(6, pricing_visits=1), on(3, enterprise_visits=1), on(0, pricing_visits=1)],
+        [on(7, pricing_visits=1), on(3, enterprise_visits=1), on(0, pricing_visits=1)],
         None,
         ago(0),
-        id="3-days-in-a-week",
+        id="3-days-in-a-week-and-today",
     ),
     pytest.param(
-        [on(7, pricing_visits=1), on(3, enterprise_visits=1), on(0, pricing_visits=1)],
+        [on(8, pricing_visits=1), on(3, enterprise_visits=1), on(0, pricing_visits=1)],
         None,
         None,
         id="one-visit-8-days-ago",
+    ),
+    # The 7 complete days before today count whatever time of day it is: with nothing today
+    # yet, the visit 7 days ago is still in (it held since yesterday, days ago 8..1).
+    pytest.param(
+        [on(7, pricing_visits=1), on(4, pricing_visits=1), on(1, pricing_visits=1)],
+        None,
+        ago(1),
+        id="visits-7-4-1-days-ago-nothing-today",
     ),
     pytest.param(
         [on(2, enterprise_visits=3), on(1, pricing_visits=1)], None, ago(2), id="fired-2-days-ago"
@@ -421,7 +435,7 @@ def test_more_blocks_never_remove_premium_interest(days: list[DayRollup]) -> Non
 def test_any_state_is_tolerated() -> None:
     odd: list[Any] = [
         DayRollup(day="not-a-day", metrics={"premium_blocks": 9}),
-        DayRollup(day=ago(0), metrics={"premium_blocks": float("nan")}),  # type: ignore[dict-item]
+        DayRollup(day=ago(0), metrics={"premium_blocks": float("nan")}),
         DayRollup(day=ago(1), events={"x": True}, metrics={"premium_blocks": None}),  # type: ignore[dict-item]
     ]
     for name in FEATURE_TRIGGERS:

@@ -74,16 +74,16 @@ INTEGRATION_CASES = [
         id="2-distinct-one-below",
     ),
     pytest.param(
-        connected({29: ["zapier"], 10: ["github", "slack"]}),
+        connected({30: ["zapier"], 10: ["github", "slack"]}),
         IntegrationsConnectedRule(),
         ago(10),
         id="first-window-day",
     ),
     pytest.param(
-        connected({30: ["zapier"], 10: ["github", "slack"]}),
+        connected({31: ["zapier"], 10: ["github", "slack"]}),
         IntegrationsConnectedRule(),
         None,
-        id="day-30-outside-window",
+        id="day-31-outside-window",
     ),
     pytest.param(
         connected({40: ["zapier"], 10: ["github", "slack"]}),
@@ -161,8 +161,12 @@ def test_integrations_connected_without_names() -> None:
 # --- api_growth -----------------------------------------------------------------------------
 
 
-def api(requests: Mapping[int, int], limited: Mapping[int, int] | None = None) -> list[DayRollup]:
-    days: dict[int, dict[str, int]] = {}
+def api(
+    requests: Mapping[int, int], limited: Mapping[int, int] | None = None, since: int = 120
+) -> list[DayRollup]:
+    """Rollups `days ago -> count` of API requests (and of 429s), the account's data beginning
+    `since` days ago (before both windows: its baseline is read whole, not scaled)."""
+    days: dict[int, dict[str, float]] = {since: {}}
     for n, c in requests.items():
         days.setdefault(n, {})["api_requests"] = c
     for n, c in (limited or {}).items():
@@ -170,26 +174,32 @@ def api(requests: Mapping[int, int], limited: Mapping[int, int] | None = None) -
     return [DayRollup(day=ago(n), metrics=m) for n, m in days.items()]
 
 
+# The growth is a comparison of complete days: now is days ago 1..30, the baseline days ago
+# 61..90 (the 30 days ending 60 days before yesterday). A day's requests count from the day
+# after, once the day is complete: requests 5 days ago fire 4 days ago. The rate limit is a
+# threshold over a window: the 7 complete days before today and today (days ago 0..7).
 API_CASES = [
-    pytest.param(api({75: 1200, 5: 3600}), ApiGrowthRule(), ago(5), id="exactly-x3"),
+    pytest.param(api({75: 1200, 5: 3600}), ApiGrowthRule(), ago(4), id="exactly-x3"),
     pytest.param(api({75: 1200, 5: 3599}), ApiGrowthRule(), None, id="one-below-x3"),
-    pytest.param(api({75: 100, 5: 300}), ApiGrowthRule(), ago(5), id="baseline-at-minimum"),
+    pytest.param(api({75: 100, 5: 300}), ApiGrowthRule(), ago(4), id="baseline-at-minimum"),
     pytest.param(api({75: 99, 5: 10_000}), ApiGrowthRule(), None, id="baseline-one-below-min"),
     pytest.param(api({5: 10_000}), ApiGrowthRule(), None, id="no-baseline"),
-    pytest.param(api({89: 100, 0: 300}), ApiGrowthRule(), ago(0), id="baseline-edge-day-89"),
-    pytest.param(api({90: 100, 0: 300}), ApiGrowthRule(), None, id="day-90-outside"),
-    pytest.param(api({60: 100, 29: 300}), ApiGrowthRule(), ago(0), id="edges-60-and-29"),
-    pytest.param(api({59: 100, 0: 300}), ApiGrowthRule(), None, id="day-59-in-no-window"),
-    pytest.param(api({75: 1200, 5: 2400}), ApiGrowthRule(growth_factor=2), ago(5), id="custom-x2"),
+    pytest.param(api({90: 100, 1: 300}), ApiGrowthRule(), ago(0), id="baseline-edge-day-90"),
+    pytest.param(api({91: 100, 1: 300}), ApiGrowthRule(), None, id="day-91-outside"),
+    pytest.param(api({61: 100, 30: 300}), ApiGrowthRule(), ago(0), id="edges-61-and-30"),
+    pytest.param(api({60: 100, 1: 300}), ApiGrowthRule(), None, id="day-60-in-no-window"),
+    pytest.param(api({75: 100, 0: 300}), ApiGrowthRule(), None, id="today-not-in-now"),
+    pytest.param(api({75: 100, 31: 300}), ApiGrowthRule(), None, id="day-31-not-in-now"),
+    pytest.param(api({75: 1200, 5: 2400}), ApiGrowthRule(growth_factor=2), ago(4), id="custom-x2"),
     pytest.param(api({}, {3: 5}), ApiGrowthRule(), ago(3), id="rate-limited-5-in-7-days"),
-    pytest.param(api({}, {6: 2, 0: 3}), ApiGrowthRule(), ago(0), id="rate-limited-reached-today"),
+    pytest.param(api({}, {7: 2, 0: 3}), ApiGrowthRule(), ago(0), id="rate-limited-reached-today"),
     pytest.param(api({}, {3: 4}), ApiGrowthRule(), None, id="rate-limited-4-one-below"),
-    pytest.param(api({}, {7: 5}), ApiGrowthRule(), None, id="rate-limited-8-days-ago"),
+    pytest.param(api({}, {8: 5}), ApiGrowthRule(), None, id="rate-limited-8-days-ago"),
     pytest.param(
         api({}, {3: 50}), ApiGrowthRule(min_rate_limited=None), None, id="rate-limit-not-read"
     ),
     pytest.param(
-        api({75: 1200, 5: 3600}, {1: 5}), ApiGrowthRule(), ago(5), id="both-earliest-fired-on"
+        api({75: 1200, 5: 3600}, {1: 5}), ApiGrowthRule(), ago(4), id="both-earliest-fired-on"
     ),
     pytest.param([], ApiGrowthRule(), None, id="no-days"),
 ]
@@ -270,19 +280,30 @@ def exports(counts: Mapping[int, int]) -> list[DayRollup]:
     return metric_on("scheduled_exports", counts)
 
 
+# Weeks of 7 complete days counted back from yesterday, today joining the newest: days ago
+# 0..7, 8..14, 15..21, 22..28.
 EXPORT_CASES = [
     pytest.param(exports({15: 1, 8: 1, 1: 1}), ScheduledExportsRule(), ago(1), id="3-weeks"),
+    pytest.param(
+        exports({15: 1, 8: 1, 0: 1}), ScheduledExportsRule(), ago(0), id="today-in-newest-week"
+    ),
     pytest.param(exports({8: 1, 1: 1}), ScheduledExportsRule(), None, id="2-weeks-one-below"),
     pytest.param(
         exports({n: 1 for n in range(7)}), ScheduledExportsRule(), None, id="one-week-burst"
     ),
     pytest.param(
-        exports({27: 1, 8: 1, 1: 1}), ScheduledExportsRule(), ago(1), id="day-27-in-4th-week"
+        exports({28: 1, 8: 1, 1: 1}), ScheduledExportsRule(), ago(1), id="day-28-in-4th-week"
     ),
-    pytest.param(exports({28: 1, 8: 1, 1: 1}), ScheduledExportsRule(), None, id="day-28-outside"),
+    pytest.param(exports({29: 1, 8: 1, 1: 1}), ScheduledExportsRule(), None, id="day-29-outside"),
     pytest.param(exports({22: 1, 15: 1, 8: 1, 1: 1}), ScheduledExportsRule(), ago(8), id="4-weeks"),
     pytest.param(
-        exports({6: 1, 7: 1}), ScheduledExportsRule(min_weeks=2, weeks=2), ago(6), id="custom-2"
+        exports({7: 1, 8: 1}), ScheduledExportsRule(min_weeks=2, weeks=2), ago(7), id="custom-2"
+    ),
+    pytest.param(
+        exports({6: 1, 7: 1}),
+        ScheduledExportsRule(min_weeks=2, weeks=2),
+        None,
+        id="custom-2-same-week",
     ),
     pytest.param(
         metric_on("bulk_exports", {15: 1, 8: 1, 1: 1}),
@@ -323,10 +344,10 @@ def webhooks(counts: Mapping[int, int]) -> list[DayRollup]:
 WEBHOOK_CASES = [
     pytest.param(webhooks({3: 1}), WebhookConfiguredRule(), ago(3), id="one-webhook"),
     pytest.param(webhooks({3: 0}), WebhookConfiguredRule(), None, id="zero-webhooks"),
-    pytest.param(webhooks({29: 1}), WebhookConfiguredRule(), ago(29), id="first-window-day"),
-    pytest.param(webhooks({30: 1}), WebhookConfiguredRule(), None, id="day-30-outside"),
+    pytest.param(webhooks({30: 1}), WebhookConfiguredRule(), ago(30), id="first-window-day"),
+    pytest.param(webhooks({31: 1}), WebhookConfiguredRule(), None, id="day-31-outside"),
     pytest.param(
-        webhooks({29: 1, 2: 1}), WebhookConfiguredRule(min_webhooks=2), ago(2), id="custom-2-at"
+        webhooks({30: 1, 2: 1}), WebhookConfiguredRule(min_webhooks=2), ago(2), id="custom-2-at"
     ),
     pytest.param(
         webhooks({2: 1}), WebhookConfiguredRule(min_webhooks=2), None, id="custom-2-one-below"
@@ -364,11 +385,13 @@ FIRING = {
     "webhook_configured": webhooks({3: 1}),
 }
 RULES = RuleSet()
+STILL_ACTIVE = DayRollup(day=ago(0), events={"Report Viewed": 1}, active_users=1)
 
 
 @pytest.mark.parametrize("name", sorted(FIRING))
 def test_disabled_integration_rule_never_fires(name: str) -> None:
-    days, traits = FIRING[name], AccountTraits(name="Acme")
+    # in use today too: the engine holds a trigger without a return visit (`no_return`)
+    days, traits = [*FIRING[name], STILL_ACTIVE], AccountTraits(name="Acme")
     assert name in {f.trigger for f in evaluate("acme", traits, days, RULES, TODAY).fired}
     rule = getattr(RULES, name)
     disabled = RULES.model_copy(update={name: rule.model_copy(update={"enabled": False})})

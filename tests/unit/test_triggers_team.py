@@ -91,8 +91,9 @@ MULTI_USER_CASES = [
     pytest.param(team(users_before=5, users_after=8), None, ago(9), id="grown-from-5-to-8"),
     pytest.param(team(users_before=5, users_after=7), None, None, id="grown-from-5-to-7"),
     pytest.param(team(users_before=0, users_after=3), None, ago(9), id="new-account-from-0"),
-    pytest.param(team(invited_ago=29), None, ago(28), id="invited-on-window-first-day"),
-    pytest.param(team(invited_ago=30), None, None, id="invited-just-outside-window"),
+    # The window of 30 days: the 30 complete days before today and today (days ago 0..30).
+    pytest.param(team(invited_ago=30), None, ago(29), id="invited-on-window-first-day"),
+    pytest.param(team(invited_ago=31), None, None, id="invited-just-outside-window"),
     pytest.param(team(invited=4, per_day=2), None, ago(9), id="2-a-day-over-2-days"),
     pytest.param(team(per_day=1), None, ago(9), id="1-a-day-over-3-days"),
     pytest.param(
@@ -161,8 +162,8 @@ def test_multi_user_evidence() -> None:
 
 CROSS_CASES = [
     pytest.param([on(0, 2, ["eng", "sales"])], None, ago(0), id="2-departments-one-day"),
-    pytest.param([on(29, 1, ["sales"]), on(0, 1, ["eng"])], None, ago(0), id="2-over-30-days"),
-    pytest.param([on(30, 1, ["sales"]), on(0, 1, ["eng"])], None, None, id="one-outside-30"),
+    pytest.param([on(30, 1, ["sales"]), on(0, 1, ["eng"])], None, ago(0), id="2-over-30-days"),
+    pytest.param([on(31, 1, ["sales"]), on(0, 1, ["eng"])], None, None, id="one-outside-30"),
     pytest.param([on(5, 1, ["eng"]), on(0, 1, ["eng"])], None, None, id="one-department"),
     pytest.param([on(0, 2, ["Eng", " eng "])], None, None, id="same-department-spelled-twice"),
     pytest.param([on(3, 2, ["eng", "sales"]), on(0, 1, ["eng"])], None, ago(3), id="since-3"),
@@ -209,8 +210,8 @@ def test_cross_department_evidence() -> None:
 
 ADMIN_CASES = [
     pytest.param([on(0, 1, (), admin_role_changes=1)], None, ago(0), id="one-today"),
-    pytest.param([on(29, 1, (), admin_role_changes=1)], None, ago(29), id="window-first-day"),
-    pytest.param([on(30, 1, (), admin_role_changes=1)], None, None, id="just-outside"),
+    pytest.param([on(30, 1, (), admin_role_changes=1)], None, ago(30), id="window-first-day"),
+    pytest.param([on(31, 1, (), admin_role_changes=1)], None, None, id="just-outside"),
     pytest.param(
         [on(12, 1, (), admin_role_changes=1)],
         AdminRoleRule(window_days=7),
@@ -252,11 +253,12 @@ def test_admin_role_evidence() -> None:
 
 
 def invites(*weekly: int) -> list[DayRollup]:
-    """Invitations per 7-day week, oldest first, the last week ending today; each week's on its
-    middle day (3 days before the week's end)."""
+    """Invitations per week of 7 complete days, oldest first, the last week ending yesterday
+    (days ago 1..7, then 8..14, ...); each week's on its middle day (days ago 4, 11, ...). The
+    last week's invitations count from the day after theirs, once it is complete: 3 days ago."""
     n = len(weekly)
     return [
-        on(7 * (n - 1 - i) + 3, 1, (), invites_sent=count)
+        on(7 * (n - 1 - i) + 4, 1, (), invites_sent=count)
         for i, count in enumerate(weekly)
         if count
     ]
@@ -274,6 +276,12 @@ VELOCITY_CASES = [
     pytest.param(
         invites(1, 2), InviteVelocityRule(min_first_week=1), ago(3), id="custom-minimum-1"
     ),
+    pytest.param(
+        [on(11, 1, (), invites_sent=2), on(0, 1, (), invites_sent=3)],
+        None,
+        None,
+        id="todays-invites-not-counted",
+    ),
     pytest.param([on(i, 3) for i in range(20)], None, None, id="metric-missing"),
     pytest.param([], None, None, id="no-days"),
 ]
@@ -286,11 +294,16 @@ def test_invite_velocity(
     assert fired_on(check("invite_velocity", days, rule)) == expected
 
 
-def test_invite_velocity_weeks_are_7_days_ending_today() -> None:
-    """Week boundaries: 13 days ago is the earlier week, 7 days ago too, 6 days ago this week."""
-    edge = [on(13, 1, (), invites_sent=1), on(7, 1, (), invites_sent=1)]
-    assert check("invite_velocity", [*edge, on(6, 1, (), invites_sent=3)]) is not None
-    assert check("invite_velocity", [*edge, on(14, 1, (), invites_sent=3)]) is None
+def test_invite_velocity_weeks_are_7_complete_days_ending_yesterday() -> None:
+    """Week boundaries: the last week is days ago 1..7, the one before 8..14; today's partial
+    day is in neither. 14 and 8 days ago are the earlier week (2 there, the minimum), 7 and 1
+    days ago this week; 15 days ago and today are in no week."""
+    edge = [on(14, 1, (), invites_sent=1), on(8, 1, (), invites_sent=1)]
+    assert check("invite_velocity", [*edge, on(7, 1, (), invites_sent=3)]) is not None
+    assert check("invite_velocity", [*edge, on(1, 1, (), invites_sent=3)]) is not None
+    assert check("invite_velocity", [*edge, on(0, 1, (), invites_sent=3)]) is None
+    later = [on(15, 1, (), invites_sent=1), on(8, 1, (), invites_sent=1)]
+    assert check("invite_velocity", [*later, on(7, 1, (), invites_sent=3)]) is None
 
 
 def test_invite_velocity_evidence() -> None:
@@ -319,7 +332,7 @@ FIRING_DAYS: dict[str, list[DayRollup]] = {
     "multi_user": team(invited_ago=1),
     "cross_department": [on(0, 2, ["eng", "sales"])],
     "admin_role": [on(0, 1, (), admin_role_changes=1)],
-    "invite_velocity": [on(7, 1, (), invites_sent=2), on(0, 1, (), invites_sent=3)],
+    "invite_velocity": [on(8, 1, (), invites_sent=2), on(1, 1, (), invites_sent=3)],
 }
 
 

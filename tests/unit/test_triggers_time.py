@@ -116,8 +116,10 @@ def test_daily_active_streak_evidence() -> None:
 
 
 def weekly_use(weeks: Iterable[int], event: str = "Report Viewed", n: int = 1) -> list[DayRollup]:
-    """`event` used `n` times on the last day of each given week (0: the week ending today)."""
-    return [on(7 * week, {event: n}) for week in weeks]
+    """`event` used `n` times on the newest complete day of each given week: weeks of 7
+    complete days counted back from yesterday (0: days ago 1..7, which today's data joins;
+    1: days ago 8..14; ...), so on days ago 1, 8, 15, ..."""
+    return [on(7 * week + 1, {event: n}) for week in weeks]
 
 
 RITUAL_CASES = [
@@ -162,6 +164,8 @@ RITUAL_CASES = [
         ago(0),
         id="custom-4-of-4",
     ),
+    pytest.param([*weekly_use(range(1, 8)), on(0)], None, ago(0), id="today-joins-the-newest-week"),
+    pytest.param(weekly_use(range(1, 8)), None, None, id="7-of-9-without-today"),
     pytest.param([on(0, {})], None, None, id="no-events"),
     pytest.param([], None, None, id="no-days"),
 ]
@@ -321,16 +325,24 @@ LONG_TERM_CASES = [
     pytest.param(monthly(6), AccountTraits(plan=" FREE "), None, "2024-05-01", id="plan-case"),
     pytest.param(monthly(6), TEAM, None, None, id="paid-plan"),
     pytest.param(monthly(6), AccountTraits(), None, None, id="no-plan"),
+    # recent_days 35: the last activity within the 35 complete days before today or today
     pytest.param(
-        monthly(6, last=TODAY - timedelta(days=34)), FREE, None, "2024-04-01", id="active-34-ago"
+        monthly(6, last=TODAY - timedelta(days=35)), FREE, None, "2024-04-01", id="active-35-ago"
     ),
-    pytest.param(monthly(6, last=TODAY - timedelta(days=35)), FREE, None, None, id="gone-35-days"),
+    pytest.param(monthly(6, last=TODAY - timedelta(days=36)), FREE, None, None, id="gone-36-days"),
     pytest.param(
         monthly(6, last=TODAY - timedelta(days=10)),
         FREE,
         LongTermFreeRule(recent_days=10),
+        "2024-04-30",
+        id="custom-recent-10-active-10-ago",
+    ),
+    pytest.param(
+        monthly(6, last=TODAY - timedelta(days=11)),
+        FREE,
+        LongTermFreeRule(recent_days=10),
         None,
-        id="custom-recent-10",
+        id="custom-recent-10-gone-11-days",
     ),
     pytest.param(
         monthly(6), FREE, LongTermFreeRule(min_active_days_per_month=2), None, id="2-days-a-month"

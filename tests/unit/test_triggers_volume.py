@@ -444,26 +444,37 @@ def test_more_storage_never_lowers_overage(
 # --- rapid_growth ---------------------------------------------------------------------------
 
 
+# The account's history begins before both windows compared (its baselines are read whole).
+HISTORY = DayRollup(day=ago(120))
+
+
 def events_on(counts: Mapping[int, int], event: str = "Report Viewed") -> list[DayRollup]:
-    """Rollups `days ago -> events` of one event name."""
-    return [DayRollup(day=ago(n), events={event: c}) for n, c in counts.items()]
+    """Rollups `days ago -> events` of one event name, the history beginning 120 days ago."""
+    return [HISTORY, *(DayRollup(day=ago(n), events={event: c}) for n, c in counts.items())]
 
 
+# Comparisons of complete days: growth is days ago 1..30 against 31..60, velocity 1..7
+# against 8..14; today's partial day is in neither. A day's usage counts from the day after,
+# once it is complete: usage 5 days ago fires 4 days ago.
 GROWTH_CASES = [
-    pytest.param({45: 100, 5: 150}, RapidGrowthRule(), ago(5), id="exactly-plus-50%"),
+    pytest.param({45: 100, 5: 150}, RapidGrowthRule(), ago(4), id="exactly-plus-50%"),
     pytest.param({45: 100, 5: 149}, RapidGrowthRule(), None, id="one-below-plus-50%"),
     pytest.param({45: 99, 5: 1000}, RapidGrowthRule(), None, id="baseline-one-below-minimum"),
     pytest.param({5: 1000}, RapidGrowthRule(), None, id="no-baseline"),
     pytest.param({45: 200, 5: 150}, RapidGrowthRule(), None, id="decline"),
-    pytest.param({59: 100, 0: 150}, RapidGrowthRule(), ago(0), id="window-edges-59-and-0"),
-    pytest.param({60: 100, 0: 150}, RapidGrowthRule(), None, id="baseline-day-60-outside"),
-    pytest.param({30: 100, 29: 150}, RapidGrowthRule(), ago(0), id="window-edges-30-and-29"),
+    pytest.param({60: 100, 1: 150}, RapidGrowthRule(), ago(0), id="window-edges-60-and-1"),
+    pytest.param({61: 100, 1: 150}, RapidGrowthRule(), None, id="baseline-day-61-outside"),
+    pytest.param({31: 100, 30: 150}, RapidGrowthRule(), ago(0), id="window-edges-31-and-30"),
+    pytest.param({45: 100, 0: 1000}, RapidGrowthRule(), None, id="todays-usage-not-counted"),
     pytest.param({45: 100, 5: 199}, RapidGrowthRule(growth=1.0), None, id="custom-x2-under"),
-    pytest.param({45: 100, 5: 200}, RapidGrowthRule(growth=1.0), ago(5), id="custom-x2-at"),
+    pytest.param({45: 100, 5: 200}, RapidGrowthRule(growth=1.0), ago(4), id="custom-x2-at"),
     pytest.param(
-        {20: 100, 5: 150}, RapidGrowthRule(window_days=14), ago(5), id="custom-14-day-window"
+        {20: 100, 5: 150}, RapidGrowthRule(window_days=14), ago(4), id="custom-14-day-window"
     ),
-    pytest.param({10: 25, 3: 50}, RapidGrowthRule(), ago(3), id="velocity-exactly-x2"),
+    pytest.param({10: 25, 3: 50}, RapidGrowthRule(), ago(2), id="velocity-exactly-x2"),
+    pytest.param({14: 25, 1: 50}, RapidGrowthRule(), ago(0), id="velocity-edges-14-and-1"),
+    pytest.param({15: 25, 1: 50}, RapidGrowthRule(), None, id="velocity-baseline-day-15-outside"),
+    pytest.param({8: 25, 7: 50}, RapidGrowthRule(), ago(0), id="velocity-edges-8-and-7"),
     pytest.param({10: 25, 3: 49}, RapidGrowthRule(), None, id="velocity-one-below-x2"),
     pytest.param({10: 24, 3: 1000}, RapidGrowthRule(), None, id="velocity-baseline-below-min"),
     pytest.param(
@@ -482,10 +493,12 @@ def test_rapid_growth_fires(
 
 
 def test_rapid_growth_fired_on_is_the_start_of_the_current_run() -> None:
-    # The baseline reaches 100 on day -15 (T-45 enters it), usage 175 from day -3.
+    # The baseline (days ago 31..60 as of each day) reaches 100 on day -14 (T-45 enters it);
+    # the last 30 complete days reach 175 on day -2, once day -3 is complete; the week before
+    # the last 7 complete days holds the 25 of day -10 until day -2 too.
     signal = check("rapid_growth", view_of(events_on({45: 100, 10: 25, 3: 150})), RapidGrowthRule())
     assert signal is not None
-    assert signal.fired_on == ago(3)
+    assert signal.fired_on == ago(2)
     assert signal.evidence == [
         "Usage up 75% month over month (100 \u2192 175 events a month)",
         "Usage \u00d76.0 week over week (25 \u2192 150 events a week)",
@@ -503,9 +516,10 @@ def test_rapid_growth_fired_on_is_the_start_of_the_current_run() -> None:
 
 
 def active_user_days(before: int, now: int) -> list[DayRollup]:
+    """`before` active users a day on days ago 31..60, `now` on days ago 0..30."""
     return [
-        DayRollup(day=ago(n), events={"Report Viewed": 1}, active_users=now if n < 30 else before)
-        for n in range(60)
+        DayRollup(day=ago(n), events={"Report Viewed": 1}, active_users=now if n <= 30 else before)
+        for n in range(61)
     ]
 
 
@@ -536,6 +550,7 @@ MEASURE_CASES = [
     ),
     pytest.param(
         [
+            HISTORY,
             DayRollup(day=ago(45), metrics={"api_requests": 100}),
             DayRollup(day=ago(5), metrics={"api_requests": 150}),
         ],
@@ -545,6 +560,7 @@ MEASURE_CASES = [
     ),
     pytest.param(
         [
+            HISTORY,
             DayRollup(day=ago(45), events={"Report Viewed": 100, "Login": 1000}),
             DayRollup(day=ago(5), events={"Report Viewed": 150}),
         ],
@@ -567,6 +583,7 @@ def test_rapid_growth_evidence(
 def test_rapid_growth_measures_differ() -> None:
     """All events fell (1,100 -> 150); Report Viewed alone grew; active users held."""
     days = [
+        HISTORY,
         DayRollup(day=ago(45), events={"Report Viewed": 100, "Login": 1000}, active_users=5),
         DayRollup(day=ago(5), events={"Report Viewed": 150}, active_users=5),
     ]
@@ -699,7 +716,23 @@ SPIKE_CASES = [
         False,
         id="busy-march-outside-seasons-is-baseline",
     ),
-    pytest.param(season_usage(10, 40), spring(), SEASON_START, True, id="first-season-day"),
+    # spike_days 7: the complete season days before today (days ago 1..7), none on its first
+    pytest.param(
+        season_usage(10, 40), spring(), SEASON_START, False, id="first-season-day-cannot-fire"
+    ),
+    pytest.param(
+        season_usage(10, 40), spring(), SEASON_START + timedelta(days=1), True, id="second-day"
+    ),
+    pytest.param(
+        season_usage(10, [15] * 9 + [1000]), spring(), TODAY, False, id="todays-usage-not-counted"
+    ),
+    pytest.param(
+        season_usage(10, [15] * 2 + [20] * 7 + [0]),
+        spring(),
+        TODAY,
+        True,
+        id="days-ago-1-to-7-at-x2",
+    ),
     pytest.param([], spring(), TODAY, False, id="no-days"),
 ]
 
@@ -724,21 +757,28 @@ def test_seasonal_spike_evidence() -> None:
         "baseline_per_day": 10,
         "spike_days": 7,
     }
-    assert signal.fired_on == "2024-05-01"
+    assert signal.fired_on == "2024-05-02"
 
 
-def test_seasonal_spike_on_the_first_season_day() -> None:
-    signal = check("seasonal_spike", view_of(season_usage(10, 40), today=SEASON_START), spring())
+def test_seasonal_spike_on_the_first_season_days() -> None:
+    """The season's first day has no complete season day to compare; the second compares
+    the first (yesterday) alone."""
+    first_day = view_of(season_usage(10, 40), today=SEASON_START)
+    assert check("seasonal_spike", first_day, spring()) is None
+    second_day = SEASON_START + timedelta(days=1)
+    signal = check("seasonal_spike", view_of(season_usage(10, 40), today=second_day), spring())
     assert signal is not None
-    assert "40 events a day today" in signal.evidence[0]
-    assert signal.fired_on == "2024-05-01"
+    assert "40 events a day yesterday," in signal.evidence[0]
+    assert signal.figures["spike_days"] == 1
+    assert signal.fired_on == "2024-05-02"
 
 
 def test_seasonal_spike_fired_on_follows_the_rolling_window() -> None:
-    # May 1-7 at 15 a day, then 60: May 2-8 averages 21.4, over 2 x 10; May 1-7 is 15.
+    # May 1-7 at 15 a day, then 60: as of May 9, May 2-8 averages 21.4, over 2 x 10; as of
+    # May 8, May 1-7 is 15 (May 8 itself, partial then, is left out).
     signal = check("seasonal_spike", view_of(season_usage(10, [15] * 7 + [60] * 3)), spring())
     assert signal is not None
-    assert signal.fired_on == "2024-05-08"
+    assert signal.fired_on == "2024-05-09"
 
 
 def test_seasonal_spike_across_the_year_end() -> None:
@@ -752,7 +792,7 @@ def test_seasonal_spike_across_the_year_end() -> None:
     assert signal.evidence[0].startswith(
         "Usage spike in season Holidays (Dec 1 \u2013 Jan 15): 30 events a day"
     )
-    assert signal.fired_on == "2024-12-01"
+    assert signal.fired_on == "2024-12-02"
 
 
 def test_seasonal_spike_active_users() -> None:
@@ -824,6 +864,8 @@ SEASONS = RuleSet(seasonal_spike=spring())
 @pytest.mark.parametrize("name", sorted(FIRING))
 def test_disabled_volume_rule_never_fires(name: str) -> None:
     days, traits = FIRING[name]
+    # in use today too: the engine holds a trigger without a return visit (`no_return`)
+    days = [*days, DayRollup(day=ago(0), events={"Report Viewed": 1}, active_users=1)]
     rule = getattr(SEASONS, name)
     assert name in {f.trigger for f in evaluate("acme", traits, days, SEASONS, TODAY).fired}
     disabled = SEASONS.model_copy(update={name: rule.model_copy(update={"enabled": False})})

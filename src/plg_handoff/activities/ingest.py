@@ -24,7 +24,7 @@ from plg_handoff.activities.metric_sql import (
     MetricSql,
     is_string,
     json_literal,
-    json_number,
+    number_value,
     plain_id,
     plain_string,
     sql_string,
@@ -131,16 +131,6 @@ def _is_known(
     return f"coalesce({event} IN ({', '.join(map(literal, known_events)) or 'NULL'}), false)"
 
 
-def _gauge_number(json_text: str) -> str:
-    """A JSON number, or a string holding one, as DOUBLE (as `domain.rollup._number` reads
-    gauges); anything else is NULL. NaN and infinities are left to the aggregates, which keep
-    finite values only."""
-    return (
-        f"CASE WHEN {is_string(json_text)} THEN TRY_CAST(trim({json_text}->>'$') AS DOUBLE)"
-        f" ELSE {json_number(json_text)} END"
-    )
-
-
 def _finite_max(column: str) -> str:
     return f"max({column}) FILTER (WHERE isfinite({column}))"
 
@@ -206,7 +196,7 @@ def _fast_path(
 
     file_list = ", ".join(sql_string(str(f)) for f in files)
     gauge_select = "".join(
-        f", {_gauge_number(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
+        f", {number_value(prop(p))} AS g_{index}" for index, p in enumerate(gauges.values())
     )
     column_spec = ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in columns.items())
     day_list = ", ".join(str(_day_number(d)) for d in days)
@@ -324,7 +314,7 @@ def _classify_sql(
     )
     gauge_carry = "".join(f", {name}" for name in gauge_names)
     gauge_typed = "".join(
-        f", {_gauge_number(f'({name}::VARCHAR)')} AS {name}" for name in gauge_names
+        f", {number_value(f'({name}::VARCHAR)')} AS {name}" for name in gauge_names
     )
     property_carry = "".join(f", {column}" for column in property_column.values())
     day_list = ", ".join(str(_day_number(d)) for d in days)

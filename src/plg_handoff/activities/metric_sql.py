@@ -7,9 +7,10 @@ instead of parsing it again: the string "sso" is exactly `"sso"`, the integer 42
 `429`. Only text with a backslash is unescaped (`->>'$'`).
 
 Per event row a metric has a match bit in `mm` or, for `distinct` and `values`, the JSON
-text of a matching row's value `mv_<k>`; folding the copies of one event keeps `mask`, the OR
-of their bits (any copy matched), and `v_<k>` (the value of a matching copy whose `id_text` is
-smallest), the rules `domain.rollup.UsageRollup` follows. Values stay JSON text until the
+text of a matching row's value `mv_<k>` (for `sum` and `max`, its finite quantity as DOUBLE);
+folding the copies of one event keeps `mask`, the OR of their bits (any copy matched), and
+`v_<k>` (the value of a matching copy whose `id_text` is smallest; the smallest quantity), the
+rules `domain.rollup.UsageRollup` follows. Values stay JSON text until the
 per-day figures: `id_text` then runs once per distinct text instead of once per event."""
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from dataclasses import dataclass
 
 import duckdb
 
-from plg_handoff.domain.metrics import MAX_ID, MIN_ID, Condition, MetricDefinition
+from plg_handoff.domain.metrics import (
+    EMAIL_DOMAIN,
+    MAX_ID,
+    MIN_ID,
+    QUANTITY_KINDS,
+    VALUE_KINDS,
+    Condition,
+    MetricDefinition,
+    figure,
+)
 from plg_handoff.domain.usage import DayRollup
 
 
@@ -84,6 +94,15 @@ def json_number(value: str) -> str:
     return f"CASE WHEN {value} <> 'NaN' THEN TRY_CAST({value} AS DOUBLE) END"
 
 
+def number_value(json_text: str) -> str:
+    """SQL: a JSON number, or a string holding one, as DOUBLE (`domain.metrics.quantity`, which
+    gauges read too); anything else is NULL. NaN and infinities are left to the caller."""
+    return (
+        f"CASE WHEN {is_string(json_text)} THEN TRY_CAST(trim({json_text}->>'$') AS DOUBLE)"
+        f" ELSE {json_number(json_text)} END"
+    )
+
+
 def json_literal(expected: str | bool | int) -> str:
     """SQL: the JSON text DuckDB writes for a plain value."""
     if isinstance(expected, bool):
@@ -136,12 +155,18 @@ class MetricSql:
         names: dict[str, None] = {}
         for metric in self.metrics.values():
             names.update((c.property, None) for c in metric.where)
-            if metric.property:
-                names[metric.property] = None
+            names.update((p, None) for p in metric.reads())
         return list(names)
 
     def _valued(self, metric: MetricDefinition) -> bool:
-        return metric.kind in ("distinct", "values")
+        return metric.kind in VALUE_KINDS + QUANTITY_KINDS
+
+    def _fold_value(self, index: int, window: str = "") -> str:
+        """One event's value from its copies' (`v_<k>`)."""
+        metric = list(self.metrics.values())[index]
+        if metric.kind in QUANTITY_KINDS:
+            return f", min(mv_{index}){window} AS v_{index}"
+        return f", arg_min(mv_{index}, {id_text(f'mv_{index}')}){window} AS v_{index}"
 
     def row_columns(
         self,
@@ -162,9 +187,15 @@ class MetricSql:
             )
             tests += [_condition(c, text[c.property]) for c in metric.where]
             match = " AND ".join(tests) or "true"
-            if self._valued(metric):
-                assert metric.property is not None  # noqa: S101  # the definition requires it
-                values.append(f", CASE WHEN {match} THEN {text[metric.property]} END AS mv_{index}")
+            raw = _first_present([text[p] for p in metric.reads()]) if metric.reads() else ""
+            if metric.kind in QUANTITY_KINDS:
+                number = number_value(raw)
+                values.append(
+                    f", CASE WHEN {match} AND isfinite({number}) THEN {number} END AS mv_{index}"
+                )
+            elif self._valued(metric):
+                value = _email_domain(raw) if metric.email_domain else raw
+                values.append(f", CASE WHEN {match} THEN {value} END AS mv_{index}")
             else:
                 bits.append(f"(CASE WHEN {match} THEN {1 << index} ELSE 0 END)::UBIGINT")
         return f", {' | '.join(bits) or '0::UBIGINT'} AS mm" + "".join(values)
@@ -174,9 +205,7 @@ class MetricSql:
 
     def fold(self) -> str:
         """Aggregates over the copies of one event (GROUP BY the dedup key)."""
-        return ", bit_or(mm) AS mask" + "".join(
-            f", arg_min(mv_{i}, {id_text(f'mv_{i}')}) AS v_{i}" for i in self._value_indexes()
-        )
+        return ", bit_or(mm) AS mask" + "".join(map(self._fold_value, self._value_indexes()))
 
     def single(self) -> str:
         """The same for an event that has one copy: its own bits and values."""
@@ -185,8 +214,7 @@ class MetricSql:
     def fold_over(self, window: str) -> str:
         """The same as window aggregates, keeping every row (the exact path)."""
         return f", bit_or(mm) OVER {window} AS mask" + "".join(
-            f", arg_min(mv_{i}, {id_text(f'mv_{i}')}) OVER {window} AS v_{i}"
-            for i in self._value_indexes()
+            self._fold_value(i, f" OVER {window}") for i in self._value_indexes()
         )
 
     def collect(
@@ -231,16 +259,36 @@ class MetricSql:
         for index, (name, metric) in enumerate(self.metrics.items()):
             if metric.kind in _BIT_KINDS:
                 continue
-            for account, number, figure in connection.execute(
+            for account, number, found in connection.execute(
                 _figure_sql(index, metric, counted)
             ).fetchall():
                 if metric.kind == "values":
-                    day(account, number).values[name] = [str(v) for v in figure]
+                    day(account, number).values[name] = [str(v) for v in found]
+                elif metric.kind in QUANTITY_KINDS:
+                    if kept := figure(found):
+                        day(account, number).metrics[name] = kept
                 else:
-                    day(account, number).metrics[name] = int(figure)
+                    day(account, number).metrics[name] = int(found)
 
 
 _BIT_KINDS = ("count", "max_per_user", "max_repeat")
+
+
+def _first_present(texts: Sequence[str]) -> str:
+    """The first JSON text that is present and not null (`MetricDefinition.reads`)."""
+    if len(texts) == 1:
+        return texts[0]
+    return "coalesce(" + ", ".join(f"nullif({t}, 'null')" for t in texts) + ")"
+
+
+def _email_domain(value: str) -> str:
+    """`domain.metrics.email_domain` as the JSON text of a string ("" when there is none,
+    which `id_text` reads as no value): domains need no escape."""
+    pattern = sql_string(EMAIL_DOMAIN + "$")
+    return (
+        f"CASE WHEN {is_string(value)} THEN"
+        f" '\"' || lower(regexp_extract({value}->>'$', {pattern}, 1)) || '\"' END"
+    )
 
 
 def _by_name_only(metric: MetricDefinition) -> bool:
@@ -286,6 +334,11 @@ def _figure_sql(index: int, metric: MetricDefinition, counted: str) -> str:
                     SELECT account, day, v_{index} AS text FROM {counted} GROUP BY ALL
                 ) GROUP BY ALL
             ) WHERE v IS NOT NULL GROUP BY ALL"""
+    if metric.kind in QUANTITY_KINDS:
+        total = "fsum" if metric.kind == "sum" else "max"
+        return f"""
+            SELECT account, day, {total}(v_{index}) FROM (SELECT * FROM {counted})
+            WHERE v_{index} IS NOT NULL GROUP BY ALL"""
     matched = f"(SELECT * FROM {counted}) WHERE {_matched(index)}"
     if metric.kind == "sessions":
         timeout = metric.timeout_minutes * 60

@@ -2,7 +2,7 @@
 route it elsewhere, or wait — with the reason in words.
 
 In order:
-1. nothing fired: wait (`none`);
+1. nothing fired (or every trigger waits for a return visit): wait (`none`);
 2. a blocking false-positive filter: its route (competitive intel, customer success, nurture,
    or `none` for bots and testers); the account never reaches sales;
 3. the multiple-signal rule (DESIGN §4, "never hand off on one event"): a PQL needs a strong
@@ -87,9 +87,9 @@ def decide(
     traits: AccountTraits,
     rule: PqlRule,
 ) -> Decision:
-    if not fired:
-        return Decision("none", 0, "No trigger fired.")
     blocked = blocking(filters)
+    if not fired and not any(hit.filter == "no_return" for hit in blocked):
+        return Decision("none", 0, "No trigger fired.")
     if blocked:
         first, *others = blocked
         also = f" Also: {'; '.join(f'{h.filter}: {h.reason}' for h in others)}." if others else ""

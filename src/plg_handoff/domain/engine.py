@@ -9,7 +9,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from plg_handoff.domain.decision import decide
-from plg_handoff.domain.filters import FilterHit, apply_filters
+from plg_handoff.domain.filters import FilterHit, apply_filters, blocking, hold_without_return
 from plg_handoff.domain.playbooks import Playbook, playbook_for
 from plg_handoff.domain.scoring import score
 from plg_handoff.domain.segments import segment_of
@@ -89,6 +89,10 @@ def evaluate(
         )
     fired.sort(key=lambda f: (-f.score, f.tier, f.trigger))
     filtered = apply_filters(view, fired, rules.filters)
+    if not blocking(filtered):
+        fired, held = hold_without_return(view, fired, rules.filters)
+        if held is not None:
+            filtered.append(held)
     segment = segment_of(traits, rules.segments)
     decision = decide(fired, filtered, segment, traits, rules.pql)
     evaluation = Evaluation(

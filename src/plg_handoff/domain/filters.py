@@ -10,20 +10,26 @@ catches the account, records why with the numbers and where the account goes ins
 | bot                   | bot user agents; one action 100x a day; rotating IPs | none              |
 | one_session_tester    | a burst of activity with no return visit (or, fresh, | none (wait)       |
 |                       | a burst of clicks on everything)                     |                   |
+| no_return             | a trigger whose evidence is days old, with no return | hold (that        |
+|                       | visit since (every trigger, strong ones included)    | trigger; none     |
+|                       |                                                      | when all wait)    |
 | bulk_export_churn     | a one-off bulk export without scheduled exports      | customer_success  |
 | low_value             | ARR potential below what a rep's touch is worth      | nurture           |
 | seasonal              | an evaluation season (e.g. year end), young account  | soften            |
 | competitor_evaluation | visits to competitor comparison/migration pages      | escalate          |
 
-The first five block the handoff (`BLOCKING`); `soften` and `escalate` only move the tier
-(`decision.decide`). Filters run only when a trigger fired: with nothing to hand off there is
-nothing to filter, and evaluations stay small in workflow histories."""
+competitor, bot, one_session_tester, bulk_export_churn and low_value block the handoff
+(`BLOCKING`); `soften` and `escalate` only move the tier
+(`decision.decide`); `no_return` (`hold_without_return`) takes the triggers it holds out of the
+evaluation before the others run, and blocks (`none`) only when it holds every one.
+Filters run only when a trigger fired: with nothing to hand off there is nothing to filter, and
+evaluations stay small in workflow histories."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
@@ -39,6 +45,7 @@ FilterName = Literal[
     "competitor",
     "bot",
     "one_session_tester",
+    "no_return",
     "bulk_export_churn",
     "low_value",
     "seasonal",
@@ -47,6 +54,7 @@ FilterName = Literal[
 # Blocking routes, the first wins when several filters block: competitive intel is the most
 # specific; automation and testers are nobody's lead; a churn risk goes to customer success.
 BLOCKING: tuple[str, ...] = ("competitive_intel", "none", "customer_success", "nurture")
+HOLD = "hold"  # some triggers wait for a return visit; the others still count
 SOFTEN = "soften"
 ESCALATE = "escalate"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -78,6 +86,12 @@ class FilterRules(RuleModel):
         3,
         ge=1,
         description="Days without a return visit after which a burst is called gone.",
+    )
+    return_quiet_days: int = Field(
+        3,
+        ge=1,
+        description="A trigger whose evidence is this many days old or more, with no active "
+        "day since, waits for a return visit (filter `no_return`): one burst is not a buyer.",
     )
     tester_hold_new_bursts: bool = Field(
         False,
@@ -269,22 +283,76 @@ def _priority(hit: FilterHit) -> int:
     return BLOCKING.index(hit.route) if hit.route in BLOCKING else len(BLOCKING)
 
 
+def hold_without_return(
+    view: AccountView, fired: list[FiredTrigger], rules: FilterRules
+) -> tuple[list[FiredTrigger], FilterHit | None]:
+    """DESIGN §4: one-session testers wait for return visits, whatever fired. A trigger whose
+    evidence is `return_quiet_days` old or more (from its `fired_on`) and after which the
+    account was active on no day is held: (the triggers that still count, the hit naming the
+    held ones). Every counted trigger older than today names its return visits in its evidence;
+    a fresh one (younger than `return_quiet_days`) has had no time to return and counts."""
+    if not fired or "no_return" in rules.disabled:
+        return fired, None
+    active = view.active_days()
+    counted: list[FiredTrigger] = []
+    held: list[tuple[FiredTrigger, int]] = []
+    for trigger in fired:
+        since = _day(trigger.fired_on, view.today)
+        returns = [d for d in active if d > since]
+        quiet = (view.today - since).days
+        if returns:
+            line = (
+                f"Back on {_plural(len(returns), 'day')} since {since.isoformat()}"
+                f" (last {returns[-1].isoformat()})"
+            )
+            counted.append(replace(trigger, evidence=[*trigger.evidence, line]))
+        elif quiet >= rules.return_quiet_days:
+            held.append((trigger, quiet))
+        else:
+            counted.append(trigger)
+    if not held:
+        return counted, None
+    names = "; ".join(
+        f"{t.trigger} (from {t.fired_on}, {_plural(quiet, 'day')} ago)" for t, quiet in held
+    )
+    reason = f"no return visit since the evidence of {names}: one burst is not a buyer"
+    figures = {f"{t.trigger}_days_quiet": float(quiet) for t, quiet in held}
+    hit = FilterHit("no_return", reason, HOLD if counted else "none", figures)
+    return counted, hit
+
+
+def _day(text: str, default: date) -> date:
+    try:
+        return min(date.fromisoformat(text), default)
+    except ValueError:
+        return default
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 # --- the filters ------------------------------------------------------------------------------
 
 
 def _competitor(view: AccountView, rules: FilterRules) -> FilterHit | None:
-    domains = sorted(
-        {
-            d
-            for d in (domain_of(raw) for raw in view.traits.domains)
-            if d and any(d == c or d.endswith("." + c) for c in rules.competitor_domains)
-        }
+    def rival(domain: str) -> bool:
+        return any(domain == c or domain.endswith("." + c) for c in rules.competitor_domains)
+
+    account = sorted({d for d in map(domain_of, view.traits.domains) if d and rival(d)})
+    users = sorted(
+        {d for day in view.days for d in day.values.get("email_domains", ()) if rival(d)}
+        - set(account)
     )
-    if domains:
+    if account or users:
+        said = [f"email domain {', '.join(account)}"] * bool(account)
+        said += [f"users' email domain {', '.join(users)} (on their events)"] * bool(users)
         return FilterHit(
             "competitor",
-            f"email domain {', '.join(domains)} belongs to a known competitor",
+            f"{' and '.join(said)} belong{'s' if len(account + users) == 1 else ''} to a known"
+            " competitor",
             "competitive_intel",
+            {"competitor_account_domains": len(account), "competitor_user_domains": len(users)},
         )
     if "one_session_tester" not in rules.disabled and _burst(view, rules) is not None:
         return None  # one burst of clicks on everything is a tester's, not a systematic audit
@@ -402,7 +470,7 @@ def _burst(view: AccountView, rules: FilterRules) -> tuple[list[date], int] | No
     active = view.active_days()
     if not active:
         return None
-    sessions = sum(d.metrics.get("sessions", 0) for d in view.days)
+    sessions = int(sum(d.metrics.get("sessions", 0) for d in view.days))
     if len(active) > rules.tester_max_active_days:
         return None
     if sessions > 0 and sessions > rules.tester_max_sessions:

@@ -9,24 +9,36 @@ same rollup:
   matches when any of its copies does);
 - `distinct`: how many distinct values `property` took among matching events;
 - `values`: those values themselves, the `limit` smallest (so a window can union them, e.g.
-  the departments active in a month);
+  the departments active in a month); with `email_domain`, the domains of email addresses;
 - `max_per_user`: the most matching events one user did that day (e.g. invites by one user);
 - `max_repeat`: the most times one user did the same matching event that day (bot checks);
 - `sessions`: visits, as Mixpanel counts them by default: a user's matching events with no
-  gap longer than `timeout_minutes` are one session, summed over users.
+  gap longer than `timeout_minutes` are one session, summed over users;
+- `sum`: the total of a quantity `property` carries (`API Calls {count: 300}` is 300 calls);
+- `max`: the day's largest `property` value (a level reported on events, e.g. seats in use).
 
 A value is a property holding a non-empty string or an integer, read as text; anything else
 (absent, null, booleans, floats, objects) is no value. A copy of an event contributes its
-smallest value, so duplicates can never add values the event did not have."""
+smallest value, so duplicates can never add values the event did not have.
+
+A quantity (`sum`, `max`) is a finite JSON number or a string holding one (" 300 "), read as
+gauges are; a copy of an event contributes its smallest quantity, so duplicates never add to a
+sum. A figure is rounded to 6 decimals and kept an integer when it is whole."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MetricKind = Literal["count", "distinct", "values", "max_per_user", "max_repeat", "sessions"]
+MetricKind = Literal[
+    "count", "distinct", "values", "max_per_user", "max_repeat", "sessions", "sum", "max"
+]
+VALUE_KINDS = ("distinct", "values")  # read `property` as an identifier
+QUANTITY_KINDS = ("sum", "max")  # read `property` as a number
 Scalar = str | bool | int
 MIN_ID, MAX_ID = -(2**63), 2**64 - 1  # integers a JSON engine reads exactly (BIGINT/UBIGINT)
 MAX_METRICS = 64  # a source's metrics share one 64-bit match mask per event in the ingestion
@@ -83,18 +95,41 @@ class MetricDefinition(_Strict):
     kind: MetricKind
     events: tuple[str, ...] = Field((), description="Event names; empty means every event.")
     where: tuple[Condition, ...] = ()
-    property: str | None = Field(None, description="The property `distinct`/`values` read.")
+    property: str | None = Field(
+        None, description="The property `distinct`/`values` read, or `sum`/`max` add up or peak."
+    )
+    fallbacks: tuple[str, ...] = Field(
+        (),
+        description="Properties read, in order, when `property` is absent or null (e.g. "
+        "`$email`, then `email`).",
+    )
+    email_domain: bool = Field(
+        False,
+        description="`distinct`/`values`: keep the domain of an email address (after the @, "
+        "lower case), never the address; a value that is no address is no value.",
+    )
     limit: int = Field(10, ge=1, le=100, description="`values`: how many values a day keeps.")
     timeout_minutes: int = Field(30, ge=1, le=1440, description="`sessions`: the idle gap.")
 
     @model_validator(mode="after")
     def _property_where_needed(self) -> MetricDefinition:
-        needs_property = self.kind in ("distinct", "values")
+        needs_property = self.kind in VALUE_KINDS + QUANTITY_KINDS
         if needs_property and not self.property:
             raise ValueError(f"a {self.kind} metric needs `property`")
         if not needs_property and self.property is not None:
             raise ValueError(f"a {self.kind} metric takes no `property`")
+        if self.fallbacks and not self.property:
+            raise ValueError("`fallbacks` are read in place of `property`: give `property`")
+        if self.email_domain and self.kind not in VALUE_KINDS:
+            raise ValueError(f"`email_domain` is for distinct and values metrics, not {self.kind}")
         return self
+
+    def reads(self) -> tuple[str, ...]:
+        """The properties the value comes from, in order."""
+        return (self.property, *self.fallbacks) if self.property else ()
+
+    def _raw(self, properties: Mapping[str, Any]) -> object:
+        return next((v for p in self.reads() if (v := properties.get(p)) is not None), None)
 
     def matches(self, name: str, properties: Mapping[str, Any]) -> bool:
         return (not self.events or name in self.events) and all(
@@ -102,7 +137,41 @@ class MetricDefinition(_Strict):
         )
 
     def value(self, properties: Mapping[str, Any]) -> str | None:
-        return id_text(properties.get(self.property)) if self.property else None
+        raw = self._raw(properties)
+        return email_domain(raw) if self.email_domain else id_text(raw)
+
+    def quantity(self, properties: Mapping[str, Any]) -> float | None:
+        return quantity(self._raw(properties))
+
+
+EMAIL_DOMAIN = r"@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"  # at the end of the text
+
+
+def email_domain(value: object) -> str | None:
+    """The domain of an email address, lower case: the host after the last @ that is one (ASCII
+    letters, digits and hyphens, two labels or more) and ends the text; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    found = re.search(EMAIL_DOMAIN + r"\Z", value)
+    return found.group(1).lower() if found else None
+
+
+def quantity(value: object) -> float | None:
+    """A finite number from a JSON value or a string holding one; booleans, NaN and infinities
+    are no quantity."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def figure(value: float) -> float:
+    """A day's figure as the rollup keeps it: 6 decimals, an integer when whole."""
+    rounded = round(value, 6)
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 def same_json_value(value: object, expected: Scalar) -> bool:
@@ -187,6 +256,10 @@ DEFAULT_METRICS: dict[str, MetricDefinition] = {
             Condition(property="scheduled", equals=False),
             Condition(property="rows", at_least=10_000),
         ),
+    ),
+    # users' email domains (competitor research): the domain only, never the address
+    "email_domains": MetricDefinition(
+        kind="values", property="$email", fallbacks=("email",), email_domain=True, limit=20
     ),
     # real work (competitor audits have none)
     "work_product": _count("Project Created", "Report Saved", "Dashboard Created"),

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from plg_handoff.domain.metrics import MetricDefinition
+from plg_handoff.domain.metrics import QUANTITY_KINDS, MetricDefinition, figure, quantity
 from plg_handoff.domain.usage import DayRollup, UsageEvent
 
 
@@ -23,6 +23,7 @@ class _Event:
     time: int
     matched: dict[str, bool] = field(default_factory=dict)
     value: dict[str, str] = field(default_factory=dict)
+    amount: dict[str, float] = field(default_factory=dict)  # `sum` and `max` quantities
 
 
 @dataclass
@@ -50,7 +51,7 @@ class UsageRollup:
         # A gauge keeps the day's maximum, which a duplicate cannot change wrongly: taking it
         # from every copy makes the result independent of which copy came first.
         for gauge, prop in self._gauges.items():
-            value = _number(event.properties.get(prop))
+            value = quantity(event.properties.get(prop))
             if value is not None and value > acc.gauges.get(gauge, float("-inf")):
                 acc.gauges[gauge] = value
         key = event.dedup_key
@@ -64,6 +65,11 @@ class UsageRollup:
             if not metric.matches(event.name, event.properties):
                 continue
             seen.matched[name] = True
+            if metric.kind in QUANTITY_KINDS:
+                amount = metric.quantity(event.properties)
+                if amount is not None and amount < seen.amount.get(name, math.inf):
+                    seen.amount[name] = amount
+                continue
             text = metric.value(event.properties)
             if text is not None and (name not in seen.value or text < seen.value[name]):
                 seen.value[name] = text
@@ -74,15 +80,15 @@ class UsageRollup:
         result: dict[str, list[DayRollup]] = defaultdict(list)
         for (account_id, day), acc in sorted(self._days.items()):
             events = list(acc.events.values())
-            metrics: dict[str, int] = {}
+            metrics: dict[str, float] = {}
             values: dict[str, list[str]] = {}
             for name, metric in self._metrics.items():
                 matched = [e for e in events if e.matched.get(name)]
                 if metric.kind == "values":
                     if found := sorted({e.value[name] for e in matched if name in e.value}):
                         values[name] = found[: metric.limit]
-                elif figure := _figure(metric, name, matched):
-                    metrics[name] = figure
+                elif day_figure := _figure(metric, name, matched):
+                    metrics[name] = day_figure
             result[account_id].append(
                 DayRollup(
                     day=day,
@@ -96,7 +102,12 @@ class UsageRollup:
         return dict(result)
 
 
-def _figure(metric: MetricDefinition, name: str, matched: list[_Event]) -> int:
+def _figure(metric: MetricDefinition, name: str, matched: list[_Event]) -> float:
+    amounts = [e.amount[name] for e in matched if name in e.amount]
+    if metric.kind == "sum":
+        return figure(math.fsum(amounts))
+    if metric.kind == "max":
+        return figure(max(amounts)) if amounts else 0
     if metric.kind == "count":
         return len(matched)
     if metric.kind == "distinct":
@@ -113,14 +124,3 @@ def _figure(metric: MetricDefinition, name: str, matched: list[_Event]) -> int:
         1 + sum(b - a > gap for a, b in itertools.pairwise(ordered))
         for ordered in (sorted(ts) for ts in times.values())
     )
-
-
-def _number(value: object) -> float | None:
-    """A finite number from a JSON value; booleans, NaN and infinities are not usage figures."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None

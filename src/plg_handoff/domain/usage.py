@@ -41,7 +41,7 @@ class DayRollup:
     events: dict[str, int] = field(default_factory=dict)
     active_users: int = 0
     gauges: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, int] = field(default_factory=dict)  # see domain.metrics; 0 is left out
+    metrics: dict[str, float] = field(default_factory=dict)  # see domain.metrics; 0 is left out
     values: dict[str, list[str]] = field(default_factory=dict)  # `values` metrics, sorted
 
 

@@ -3,10 +3,11 @@ day, with the window arithmetic every rule needs. Pure and deterministic."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
+from plg_handoff.domain import windows
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 
@@ -24,33 +25,18 @@ class AccountView:
         kept = sorted((d for d in days if d.day <= today.isoformat()), key=lambda d: d.day)
         return cls(account_id, traits, tuple(kept), today)
 
-    def window(self, days: int, ending_days_ago: int = 0) -> list[DayRollup]:
-        """The rollups of the `days` days ending `ending_days_ago` days before today."""
-        last = self.today - timedelta(days=ending_days_ago)
-        first = (last - timedelta(days=days - 1)).isoformat()
-        return [d for d in self.days if first <= d.day <= last.isoformat()]
-
-    def metric(self, name: str, days: int, ending_days_ago: int = 0) -> int:
-        """A metric summed over a window (counts; for `distinct` metrics a sum of daily counts)."""
-        return sum(d.metrics.get(name, 0) for d in self.window(days, ending_days_ago))
-
-    def metric_max(self, name: str, days: int, ending_days_ago: int = 0) -> int:
-        return max((d.metrics.get(name, 0) for d in self.window(days, ending_days_ago)), default=0)
-
-    def values(self, name: str, days: int, ending_days_ago: int = 0) -> set[str]:
-        """The union of a `values` metric over a window."""
-        return {v for d in self.window(days, ending_days_ago) for v in d.values.get(name, [])}
-
-    def events(
-        self, days: int, names: Collection[str] | None = None, ending_days_ago: int = 0
-    ) -> int:
-        """Events (of these names, or all) over a window."""
-        return sum(
-            n
-            for d in self.window(days, ending_days_ago)
-            for event, n in d.events.items()
-            if names is None or event in names
+    def window(self, days: int) -> list[DayRollup]:
+        """The rollups of the window of `days` days as of today: the `days` complete days before
+        today and today's partial data (`domain/windows.py`)."""
+        first, last = (
+            d.isoformat() for d in windows.dates(windows.window(self.today.toordinal(), days))
         )
+        return [d for d in self.days if first <= d.day <= last]
+
+    def metric(self, name: str, days: int) -> float:
+        """A metric summed over a window (counts; for `distinct` metrics a sum of daily counts;
+        whole figures stay integers)."""
+        return sum((d.metrics.get(name, 0) for d in self.window(days)), 0)
 
     def active_days(self, days: int | None = None) -> list[date]:
         """Days with any event, oldest first (over the whole history when `days` is None)."""
@@ -58,8 +44,13 @@ class AccountView:
         return [date.fromisoformat(d.day) for d in rollups if any(d.events.values())]
 
     def gauge_series(self, gauge: str) -> list[tuple[str, float]]:
-        """(day, value) of a gauge on the days that reported it, oldest first."""
-        return [(d.day, v) for d in self.days if (v := d.gauges.get(gauge)) is not None]
+        """(day, value) of a gauge on the days that reported it, oldest first; without a gauge
+        of that name on a day, a metric of that name (a `max` or `sum` metric) stands in."""
+        return [
+            (d.day, v)
+            for d in self.days
+            if (v := d.gauges.get(gauge, d.metrics.get(gauge))) is not None
+        ]
 
     def first_seen(self) -> date | None:
         active = self.active_days()

@@ -173,7 +173,9 @@ _PERSONAS: list[tuple[str, str, Callable[[_Writer], None], dict[str, Any], Expec
      Expectation("sales", frozenset({"limit_approaching", "limit_reached"}))),
     ("team", "Teamwork Logistics", _team,
      {"plan": "team", "seat_limit": 50, "employees": 250, "arr_potential": 40_000},
-     Expectation("sales", frozenset({"multi_user", "cross_department", "invite_velocity"}))),
+     # the new colleagues triple the week's usage, so velocity may lead the team's triggers
+     Expectation("sales", frozenset({"multi_user", "cross_department", "invite_velocity",
+                                     "rapid_growth"}))),
     ("integrator", "Pipeline Systems", _integrator,
      {"plan": "business", "seat_limit": 50, "employees": 400, "arr_potential": 80_000},
      Expectation("sales", frozenset({"integrations_connected", "api_growth",

@@ -137,6 +137,8 @@ def to_event(
     properties["distinct_id"] = user
     if message_id := _identifier(message.get("messageId")):
         properties["$insert_id"] = message_id
+    if groups is not None and "email" not in properties and (email := groups.email_of(user)):
+        properties["email"] = email
     account = account_of(message) or (groups.account_of(user) if groups else None)
     if account is not None:
         properties[account_property] = account
@@ -159,6 +161,9 @@ class GroupMap:
 
     users: dict[str, tuple[str, str]] = field(default_factory=dict)
     traits: dict[str, dict[str, tuple[str, Any]]] = field(default_factory=dict)
+    # a user's email from `identify` traits, for the events that do not carry it (in memory
+    # for one pull: not part of the snapshot)
+    emails: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def fold(self, message: Mapping[str, Any]) -> None:
         user = distinct_id(message)
@@ -176,11 +181,20 @@ class GroupMap:
                         known[name] = (at, value)
         else:
             account = account_of(message)
+        traits = message.get("traits")
+        if message.get("type") == "identify" and isinstance(traits, dict):
+            email = traits.get("email")
+            if isinstance(email, str) and email and self.emails.get(user, ("",))[0] <= at:
+                self.emails[user] = (at, email)
         if account is not None and (user not in self.users or self.users[user][0] <= at):
             self.users[user] = (at, account)
 
     def account_of(self, user: str) -> str | None:
         entry = self.users.get(user)
+        return entry[1] if entry else None
+
+    def email_of(self, user: str) -> str | None:
+        entry = self.emails.get(user)
         return entry[1] if entry else None
 
     def traits_of(self, account: str) -> dict[str, Any]:
@@ -222,8 +236,9 @@ def _page_properties(message: Mapping[str, Any], properties: Mapping[str, Any]) 
 
 
 def _context_properties(message: Mapping[str, Any]) -> dict[str, Any]:
-    """What the metrics' bot and team checks read from Segment's context: the client's IP and
-    user agent, and the user's department when the library sends identify traits along."""
+    """What the metrics' bot, team and competitor checks read from Segment's context: the
+    client's IP and user agent, and the user's department and email when the library sends
+    identify traits along."""
     context = message.get("context")
     if not isinstance(context, dict):
         return {}
@@ -232,6 +247,7 @@ def _context_properties(message: Mapping[str, Any]) -> dict[str, Any]:
         "ip": context.get("ip"),
         "user_agent": context.get("userAgent"),
         "department": traits.get("department") if isinstance(traits, dict) else None,
+        "email": traits.get("email") if isinstance(traits, dict) else None,
     }
     return {key: value for key, value in found.items() if value not in (None, "")}
 

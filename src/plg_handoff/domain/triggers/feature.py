@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from pydantic import Field, model_validator
 
+from plg_handoff.domain import windows
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
 from plg_handoff.domain.usage import DayRollup
@@ -289,27 +290,36 @@ def days_before(day: date, n: int) -> date:
         return date.min
 
 
-def window_items(series: Mapping[date, V], end: date, days: int) -> list[tuple[date, V]]:
-    """The days of `series` among the `days` days ending `end`, newest first."""
-    first = days_before(end, days - 1)
-    if len(series) < days:
-        inside = [(d, v) for d, v in series.items() if first <= d <= end]
+def span_items(series: Mapping[date, V], span: windows.Span) -> list[tuple[date, V]]:
+    """The days of `series` within a span (`domain/windows.py`), newest first."""
+    first, last = windows.dates(span)
+    if len(series) < (last - first).days + 1:
+        inside = [(d, v) for d, v in series.items() if first <= d <= last]
         return sorted(inside, key=lambda item: item[0], reverse=True)
     found: list[tuple[date, V]] = []
-    for ordinal in range(end.toordinal(), first.toordinal() - 1, -1):
+    for ordinal in range(last.toordinal(), first.toordinal() - 1, -1):
         day = date.fromordinal(ordinal)
         if day in series:
             found.append((day, series[day]))
     return found
 
 
+def window_items(series: Mapping[date, V], end: date, days: int) -> list[tuple[date, V]]:
+    """The days of `series` in the window of `days` days as of `end`, newest first."""
+    return span_items(series, windows.window(end.toordinal(), days))
+
+
 def window_values(series: Series, end: date, days: int) -> list[int]:
-    """The values of the days with any in the `days` days ending `end`, newest first."""
+    """The values of the days with any in the window of `days` days as of `end`, newest first."""
     return [v for _, v in window_items(series, end, days) if v]
 
 
 def window_total(series: Series, end: date, days: int) -> int:
     return sum(window_values(series, end, days))
+
+
+def span_total(series: Series, span: windows.Span) -> int:
+    return sum(v for _, v in span_items(series, span))
 
 
 def current_run(today: date, holds: Callable[[date], bool], earliest: date) -> date | None:
@@ -325,7 +335,7 @@ def current_run(today: date, holds: Callable[[date], bool], earliest: date) -> d
 
 @dataclass(frozen=True)
 class WindowHit:
-    total: int  # over the window ending today
+    total: int  # over the window as of today
     days: int  # days of the window with any
     fired_on: str  # first day of the current run of windows that met the thresholds
 
@@ -333,8 +343,8 @@ class WindowHit:
 def window_hit(
     series: Series, today: date, window_days: int, min_total: int, min_days: int = 1
 ) -> WindowHit | None:
-    """Whether the window ending today holds `min_total` on `min_days` days or more, and since
-    when the windows ending each day have in a row."""
+    """Whether the window as of today holds `min_total` on `min_days` days or more, and since
+    when the windows as of each day have in a row."""
 
     def holds(end: date) -> bool:
         values = window_values(series, end, window_days)

@@ -7,18 +7,20 @@ from datetime import date
 
 from pydantic import Field, model_validator
 
+from plg_handoff.domain import windows
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
 from plg_handoff.domain.triggers.volume import (
     MAX_RUN_DAYS,
     TIMES,
+    baseline_total,
     daily_series,
     first_of_run,
     number,
     parse_day,
     plural,
     ratio,
-    window_total,
+    total_over,
 )
 from plg_handoff.domain.usage import DayRollup
 from plg_handoff.domain.view import AccountView
@@ -93,8 +95,9 @@ class ApiGrowthRule(TriggerRule):
         60,
         ge=1,
         le=365,
-        description="The baseline window (`window_days` long) ends this many days before today:"
-        " 60 compares the last 30 days with the 30 days 60 to 90 days ago (a quarter).",
+        description="The baseline (`window_days` complete days) ends this many days before the"
+        " last of the current window's (yesterday): 60 compares the last 30 complete days with"
+        " the days 61 to 90 days ago (a quarter).",
     )
     min_baseline: int = Field(
         100,
@@ -162,21 +165,22 @@ def _api_growth(
 ) -> tuple[float, float, str] | None:
     days, lag = rule.window_days, rule.baseline_ends_days_ago
 
-    def holds(end: int) -> bool:
-        before = window_total(requests, end - lag, days)
-        return before >= rule.min_baseline and window_total(requests, end, days) >= (
-            before * rule.growth_factor
-        )
-
     today = view.today.toordinal()
-    if not holds(today):
+    first_seen = min(requests, default=today)
+
+    def totals(end: int) -> tuple[float, float] | None:
+        last = windows.period(end, days)[1] - lag
+        before = baseline_total(requests, (last - days + 1, last), first_seen)
+        if before is None or not before >= rule.min_baseline:
+            return None
+        now = total_over(requests, windows.period(end, days))
+        return (before, now) if now >= before * rule.growth_factor else None
+
+    found = totals(today)
+    if found is None:
         return None
-    fired_on = first_of_run(holds, today, MAX_RUN_DAYS)
-    return (
-        window_total(requests, today - lag, days),
-        window_total(requests, today, days),
-        date.fromordinal(fired_on).isoformat(),
-    )
+    fired_on = first_of_run(lambda end: totals(end) is not None, today, MAX_RUN_DAYS)
+    return found[0], found[1], date.fromordinal(fired_on).isoformat()
 
 
 class ScheduledExportsRule(TriggerRule):
@@ -186,7 +190,8 @@ class ScheduledExportsRule(TriggerRule):
         3,
         ge=1,
         le=52,
-        description="Weeks (7 days each, counted back from today) with a scheduled export"
+        description="Weeks (7 complete days each, counted back from yesterday; today's exports"
+        " count in the last) with a scheduled export"
         " (`scheduled_exports`): regular, not one burst. A one-off bulk export is no scheduled"
         " export (a churn-risk filter reads it).",
     )
@@ -203,14 +208,15 @@ class ScheduledExportsRule(TriggerRule):
 def scheduled_exports(view: AccountView, rule: ScheduledExportsRule) -> Signal | None:
     """Scheduled exports in `min_weeks`+ of the last `weeks` weeks; `fired_on` is the first
     export of the `min_weeks`-th such week (oldest first)."""
-    today = view.today.toordinal()
-    first_day = today - 7 * rule.weeks + 1
+    spans = windows.weeks(view.today.toordinal(), rule.weeks)
     exports = daily_series(view, lambda d: d.metrics.get("scheduled_exports", 0))
     weeks: dict[int, int] = {}  # weeks ago -> first export day (ordinal)
     total = 0.0
-    for ordinal in sorted(o for o, n in exports.items() if first_day <= o <= today and n > 0):
-        total += exports[ordinal]
-        weeks.setdefault((today - ordinal) // 7, ordinal)
+    for ordinal in sorted(o for o, n in exports.items() if n > 0):
+        back = next((i for i, (first, last) in enumerate(spans) if first <= ordinal <= last), None)
+        if back is not None:
+            total += exports[ordinal]
+            weeks.setdefault(back, ordinal)
     if len(weeks) < rule.min_weeks:
         return None
     fired_on = sorted(weeks.values())[rule.min_weeks - 1]
@@ -250,7 +256,7 @@ def webhook_configured(view: AccountView, rule: WebhookConfiguredRule) -> Signal
 def _count_reached(
     view: AccountView, metric: str, days: int, at_least: int
 ) -> tuple[float, str] | None:
-    """A count metric's total over the window ending today, and the day its running total
+    """A count metric's total over the window as of today, and the day its running total
     reached `at_least`; None while it has not."""
     total = 0.0
     reached_on: str | None = None
@@ -264,13 +270,13 @@ def _count_reached(
 
 
 def _window(view: AccountView, days: int) -> list[DayRollup]:
-    """The rollups of the `days` days ending today, oldest first (days that are no date left
-    out; the window stops at the first day of the calendar)."""
-    today = view.today.toordinal()
+    """The rollups of the window of `days` days as of today, oldest first (days that are no
+    date left out)."""
+    first, last = windows.window(view.today.toordinal(), days)
     kept: list[tuple[int, DayRollup]] = []
     for rollup in view.days:
         day = parse_day(rollup.day)
-        if day is not None and today - days < day.toordinal() <= today:
+        if day is not None and first <= day.toordinal() <= last:
             kept.append((day.toordinal(), rollup))
     kept.sort(key=lambda k: k[0])
     return [rollup for _, rollup in kept]

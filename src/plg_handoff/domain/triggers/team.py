@@ -9,15 +9,17 @@ from itertools import pairwise
 
 from pydantic import Field
 
+from plg_handoff.domain import windows
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.feature import (
     count,
     current_run,
     daily,
-    days_before,
     metric_daily,
     parse_day,
     plural,
+    span_items,
+    span_total,
     times,
     window_hit,
     window_items,
@@ -100,7 +102,12 @@ def multi_user(view: AccountView, rule: MultiUserRule) -> Signal | None:
             return None
         first_invited_on = invited[-1][0]
         before = max(
-            window_values(actives, days_before(first_invited_on, 1), rule.active_window_days),
+            (
+                n
+                for _, n in span_items(
+                    actives, windows.period(first_invited_on.toordinal(), rule.active_window_days)
+                )
+            ),
             default=0,
         )
         now = max(window_values(actives, end, rule.active_window_days), default=0)
@@ -169,8 +176,8 @@ def cross_department(view: AccountView, rule: CrossDepartmentRule) -> Signal | N
     days_of = {key: sorted(days) for key, days in seen_on.items()}
 
     def departments(end: date) -> list[str]:
-        """The departments seen in the window ending `end` (case-folded)."""
-        first = days_before(end, rule.window_days - 1)
+        """The departments seen in the window as of `end` (case-folded)."""
+        first, _ = windows.dates(windows.window(end.toordinal(), rule.window_days))
         return [
             key
             for key, days in days_of.items()
@@ -232,8 +239,8 @@ class InviteVelocityRule(TriggerRule):
         2,
         ge=2,
         le=12,
-        description="Consecutive 7-day weeks, the last ending today, whose invitations"
-        " (`invites_sent`) must rise strictly week over week.",
+        description="Consecutive 7-day weeks of complete days, the last ending yesterday, whose"
+        " invitations (`invites_sent`) must rise strictly week over week.",
     )
     min_first_week: int = Field(
         2, ge=1, description="Invitations in the earliest of those weeks (so 0 then 1 is no trend)."
@@ -248,9 +255,10 @@ def invite_velocity(view: AccountView, rule: InviteVelocityRule) -> Signal | Non
         return None
 
     def weekly(end: date) -> list[int]:
-        """Invitations per week, oldest first, the last week ending `end`."""
+        """Invitations per week of complete days (a comparison), oldest first, the last week
+        ending the day before `end`."""
         return [
-            window_total(sent, days_before(end, 7 * back), 7)
+            span_total(sent, windows.period(end.toordinal(), 7, back))
             for back in range(rule.weeks - 1, -1, -1)
         ]
 

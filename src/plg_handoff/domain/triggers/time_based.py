@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from pydantic import Field, model_validator
 
+from plg_handoff.domain import windows
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.feature import (
     ONE_DAY,
@@ -18,6 +19,7 @@ from plg_handoff.domain.triggers.feature import (
     in_plans,
     parse_day,
     plural,
+    span_total,
     window_total,
 )
 from plg_handoff.domain.triggers.registry import Signal, trigger
@@ -84,8 +86,9 @@ def daily_active_streak(view: AccountView, rule: DailyActiveStreakRule) -> Signa
     if length < rule.min_days:
         return None
     users = daily(view, lambda d: count(d.active_users))
-    n_events = window_total(events, end, length)
-    n_users = window_total(users, end, length)
+    streak = (start.toordinal(), end.toordinal())
+    n_events = span_total(events, streak)
+    n_users = span_total(users, streak)
     evidence = [f"Active every day for {length} days ({start.isoformat()} to {end.isoformat()})"]
     average = f"{_per_day(n_events / length, 'event')} a day on average"
     if n_users:
@@ -116,7 +119,11 @@ class FeatureRitualRule(TriggerRule):
         " (page views, identity calls).",
     )
     weeks: int = Field(
-        9, ge=2, le=52, description="7-day weeks looked at, the last ending today (~2 months)."
+        9,
+        ge=2,
+        le=52,
+        description="7-day weeks looked at (~2 months), the last ending yesterday; today's usage"
+        " counts in the last.",
     )
     min_weeks: int = Field(8, ge=1, le=52, description="Weeks of those the feature was used in.")
     min_uses_per_week: int = Field(
@@ -157,10 +164,10 @@ def feature_ritual(view: AccountView, rule: FeatureRitualRule) -> Signal | None:
         return None
 
     def weekly(name: str, end: date) -> list[int]:
-        """Uses per week, oldest first, the last week ending `end`."""
+        """Uses per week, oldest first, the last week as of `end` (with its partial data)."""
         return [
-            window_total(per_event[name], days_before(end, 7 * back), 7)
-            for back in range(rule.weeks - 1, -1, -1)
+            span_total(per_event[name], week)
+            for week in reversed(windows.weeks(end.toordinal(), rule.weeks))
         ]
 
     def weeks_used(name: str, end: date) -> int:
@@ -311,7 +318,8 @@ def long_term_free(view: AccountView, rule: LongTermFreeRule) -> Signal | None:
         return (
             bisect_right(counted_on, end) >= rule.min_months
             and seen > 0
-            and active_days[seen - 1] >= days_before(end, rule.recent_days - 1)
+            and active_days[seen - 1].toordinal()
+            >= windows.window(end.toordinal(), rule.recent_days)[0]
         )
 
     fired_on = current_run(view.today, holds, active_days[0])

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from plg_handoff.domain import windows
 from plg_handoff.domain.rules import QuotaSpec, RuleModel, TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
 from plg_handoff.domain.usage import DayRollup
@@ -366,17 +367,25 @@ def rapid_growth(view: AccountView, rule: RapidGrowthRule) -> Signal | None:
 def _growth(
     daily: Mapping[int, float], today: int, days: int, factor: float, min_baseline: float
 ) -> _Growth | None:
-    def holds(end: int) -> bool:
-        before = window_total(daily, end - days, days)
-        return before >= min_baseline and window_total(daily, end, days) >= before * factor
+    """The last `days` complete days against the `days` before them (a comparison: today's
+    partial data is in neither; the baseline as `baseline_total` reads it)."""
+    first_seen = min(daily, default=today)
 
-    if not holds(today):
+    def totals(end: int) -> tuple[float, float] | None:
+        before = baseline_total(daily, windows.period(end, days, 1), first_seen)
+        if before is None or not before >= min_baseline:
+            return None
+        now = total_over(daily, windows.period(end, days))
+        return (before, now) if now >= before * factor else None
+
+    found = totals(today)
+    if found is None:
         return None
     return _Growth(
         days=days,
-        before=window_total(daily, today - days, days),
-        now=window_total(daily, today, days),
-        fired_on=first_of_run(holds, today, MAX_RUN_DAYS),
+        before=found[0],
+        now=found[1],
+        fired_on=first_of_run(lambda end: totals(end) is not None, today, MAX_RUN_DAYS),
     )
 
 
@@ -451,7 +460,8 @@ class SeasonalSpikeRule(UsageMeasureRule):
         7,
         ge=1,
         le=90,
-        description="The last days of the season so far that are compared (fewer at its start).",
+        description="The last complete days of the season so far that are compared (fewer at"
+        " its start; none on its first day).",
     )
     baseline_days: int = Field(
         90,
@@ -506,17 +516,20 @@ def seasonal_spike(view: AccountView, rule: SeasonalSpikeRule) -> Signal | None:
         return None
 
     def spike(end: int) -> tuple[float, int]:
-        days = min(rule.spike_days, end - start + 1)
-        return window_total(daily, end, days) / days, days
+        """Usage a day over the complete season days before `end` (at most `spike_days`): a
+        comparison, so today's partial day is left out."""
+        days = min(rule.spike_days, end - start)
+        return (total_over(daily, windows.period(end, days)) / days, days) if days else (0, 0)
 
     def holds(end: int) -> bool:
-        return spike(end)[0] >= baseline * rule.spike_factor
+        per_day, days = spike(end)
+        return days > 0 and per_day >= baseline * rule.spike_factor
 
     if not holds(today):
         return None
     per_day, days = spike(today)
     _, unit = _subject(rule)
-    over = "today" if days == 1 else f"over the last {days} days"
+    over = "yesterday" if days == 1 else f"over the last {days} days"
     seasons = ", ".join(season.label() for season in current)
     return Signal(
         evidence=[
@@ -645,12 +658,26 @@ def daily_series(view: AccountView, value_of: Callable[[DayRollup], float]) -> d
     return series
 
 
-def window_total(series: Mapping[int, float], end: int, days: int) -> float:
-    """The total of the `days` days ending on the date ordinal `end`."""
-    first = end - days + 1
-    if len(series) < days:
-        return sum(v for o, v in series.items() if first <= o <= end)
-    return sum(series.get(o, 0) for o in range(max(first, 1), end + 1))
+def total_over(series: Mapping[int, float], span: windows.Span) -> float:
+    """The total of a series by date ordinal over a span (`domain/windows.py`)."""
+    first, last = span
+    if len(series) < last - first + 1:
+        return sum(v for o, v in series.items() if first <= o <= last)
+    return sum(series.get(o, 0) for o in range(max(first, 1), last + 1))
+
+
+def baseline_total(
+    series: Mapping[int, float], span: windows.Span, first_seen: int
+) -> float | None:
+    """A baseline period's total, scaled to its whole length when the account's history begins
+    inside it: the days before the first one seen are unknown, not idle, and counting them as 0
+    would make an account younger than both periods look like it grew. None when less than half
+    of the period is covered."""
+    first, last = span
+    length, covered = last - first + 1, last - max(first, first_seen) + 1
+    if covered * 2 < length:
+        return None
+    return total_over(series, span) * length / covered
 
 
 def first_of_run(holds: Callable[[int], bool], end: int, max_days: int) -> int:
