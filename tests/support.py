@@ -28,6 +28,9 @@ from plg_handoff.workflows.handoff import HandoffStatus, HandoffWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 
 T = TypeVar("T")
+# The day of the usage tests hand to a workflow that evaluates against the clock: evidence days
+# old with no active day since would wait for a return visit (the `no_return` filter).
+TODAY = datetime.now(UTC).date().isoformat()
 HANDOFF = Path(sys.executable).parent / "handoff"  # the console script, as installed
 
 
@@ -169,7 +172,7 @@ async def start_account_near_its_seat_limit(
         start_signal_args=[
             UsageUpdate(
                 account_id,
-                [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
+                [DayRollup(TODAY, {"Report Viewed": 30}, 9, {"seats": 9})],
                 AccountTraits(
                     name=f"{account_id} Inc",
                     plan="team",

@@ -46,6 +46,7 @@ from plg_handoff.workflows.handoff import (
 )
 from tests.conftest import TOKEN, make_config
 from tests.support import (
+    TODAY,
     eventually,
     handoff_status,
     record_history,
@@ -433,7 +434,7 @@ async def test_an_assignment_that_cannot_happen_breaches_the_assignment_sla(
             start_signal_args=[
                 UsageUpdate(
                     "acct-nobody",
-                    [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
+                    [DayRollup(TODAY, {"Report Viewed": 30}, 9, {"seats": 9})],
                     AccountTraits(name="Nobody Inc", plan="team", limits={"seats": 10}),
                 )
             ],

@@ -28,6 +28,7 @@ from plg_handoff.workflows.account import AccountWorkflow
 from plg_handoff.workflows.handoff import HandoffStatus
 from tests.conftest import TOKEN, make_config
 from tests.support import (
+    TODAY,
     eventually,
     handoff_status,
     record_history,
@@ -168,7 +169,7 @@ async def test_a_snoozed_account_gets_its_handoff_when_the_snooze_ends(running: 
         AccountWorkflow.usage,
         UsageUpdate(
             account,
-            [DayRollup("2026-11-20", {"Report Viewed": 30}, 9, {"seats": 9})],
+            [DayRollup(TODAY, {"Report Viewed": 30}, 9, {"seats": 9})],
             AccountTraits(name="Snoozed Inc", plan="team", limits={"seats": 10}),
         ),
     )

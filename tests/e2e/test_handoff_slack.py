@@ -21,7 +21,7 @@ from plg_handoff.sandbox.slack import SlackWebhookEmulator
 from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN, make_config
-from tests.support import eventually, handoff_status
+from tests.support import TODAY, eventually, handoff_status
 
 ACCOUNT = "acct-slack"
 CONTACT_SLA = timedelta(hours=4)
@@ -64,7 +64,7 @@ async def test_tier_2_is_quiet_and_a_missed_sla_is_escalated(
                     start_signal_args=[
                         UsageUpdate(
                             ACCOUNT,
-                            [DayRollup("2026-11-20", {"Report Viewed": 30}, 10, {"seats": 10})],
+                            [DayRollup(TODAY, {"Report Viewed": 30}, 10, {"seats": 10})],
                             AccountTraits(
                                 name="Slacky Inc", plan="team", limits={"seats": 10}, region="EMEA"
                             ),

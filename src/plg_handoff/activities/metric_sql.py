@@ -122,7 +122,7 @@ def _equals_any(value: str, options: Sequence[str | bool | int]) -> str:
     return "(" + (" OR ".join(tests) or "false") + ")"
 
 
-def _condition(condition: Condition, value: str) -> str:
+def condition_sql(condition: Condition, value: str) -> str:
     if condition.exists is not None:  # an absent property is NULL, a JSON null is `null`
         present = f"coalesce({value} <> 'null', false)"
         return present if condition.exists else f"NOT {present}"
@@ -185,7 +185,7 @@ class MetricSql:
             tests = [f"{event} IN ({', '.join(map(event_literal, metric.events))})"] * bool(
                 metric.events
             )
-            tests += [_condition(c, text[c.property]) for c in metric.where]
+            tests += [condition_sql(c, text[c.property]) for c in metric.where]
             match = " AND ".join(tests) or "true"
             raw = _first_present([text[p] for p in metric.reads()]) if metric.reads() else ""
             if metric.kind in QUANTITY_KINDS:
