@@ -154,14 +154,96 @@ def crm_check(config: ConfigOption = Path("handoff.toml")) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def preview(
+    config: ConfigOption = Path("handoff.toml"),
+    source: Annotated[
+        str | None, typer.Option(help="The source to read (default: the first).")
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=400,
+            help="Days to read, today included (default: the rules' longest window).",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="The last day (YYYY-MM-DD, UTC; default: today).")
+    ] = None,
+    account_id: Annotated[
+        str | None, typer.Option("--account", help="Show this account's decision only.")
+    ] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="Another configuration whose decisions to compare.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    samples: Annotated[int, typer.Option(min=0, help="Accounts shown per route.")] = 3,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when a setting you wrote matches nothing sent.")
+    ] = False,
+) -> None:
+    """What the rules would decide over the real source, before going live: routes, what fired
+    and was filtered, samples with their evidence, the mapping's coverage and warnings. Reads
+    the source once; writes nothing (no CRM call, no workflow, no notification)."""
+    from datetime import date
+
+    from plg_handoff.preview import FORMATS, render, run_preview
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    try:
+        last = date.fromisoformat(end) if end else None
+    except ValueError:
+        raise typer.BadParameter(f"--end {end!r} is not a date (YYYY-MM-DD)") from None
+    loaded = load_config(config)
+    configure_logging(loaded.log.level, loaded.log.format)  # to stderr: stdout is the preview
+    other = (str(compare), load_config(compare)) if compare is not None else None
+    result = run_preview(
+        loaded, load_secrets(loaded), source_name=source, days=days, end=last, compare=other
+    )
+    typer.echo(render(result, fmt, account=account_id, samples=samples), nl=False)
+    if strict and result.strict_failures():
+        raise typer.Exit(1)
+
+
 @app.command("check-config")
-def check_config(config: ConfigOption = Path("handoff.toml")) -> None:
+def check_config(
+    config: ConfigOption = Path("handoff.toml"),
+    probe: Annotated[
+        bool,
+        typer.Option(
+            help="Also read each source (nothing written) and check that the mapping"
+            " matches what it sends; exit 1 when a setting you wrote cannot."
+        ),
+    ] = False,
+    probe_days: Annotated[int, typer.Option(min=1, max=400, help="Days each probe reads.")] = 7,
+) -> None:
     """Validates the configuration file and the secrets in the environment."""
     loaded = load_config(config)
-    load_secrets(loaded)
+    secrets = load_secrets(loaded)
     console.print(
         f"[green]{config}: valid[/] ({len(loaded.sources)} source(s), crm {loaded.crm.kind})"
     )
+    if not probe:
+        return
+    from plg_handoff.preview import run_preview
+
+    configure_logging(loaded.log.level, loaded.log.format)
+    failed = False
+    for source in loaded.sources:
+        found = run_preview(loaded, secrets, source_name=source.name, days=probe_days)
+        coverage = found.coverage
+        console.print(
+            f"source {source.name}: {coverage.read} events, {coverage.accounts} accounts in"
+            f" {probe_days} days; {len(coverage.warnings)} mapping warning(s)",
+            highlight=False,
+        )
+        for warning in coverage.warnings:
+            console.print(f"  {warning.line()}", highlight=False, markup=False, soft_wrap=True)
+        failed = failed or bool(found.strict_failures())
+    if failed:
+        raise typer.Exit(1)
 
 
 account = typer.Typer(help="Steer one account: snooze, disqualify, requalify.")

@@ -18,8 +18,8 @@ import duckdb
 
 from plg_handoff.activities.metric_sql import condition_sql, sql_string
 from plg_handoff.config import SourceConfig, TraitMapping
-from plg_handoff.domain.metrics import DEFAULT_METRICS, MetricDefinition
-from plg_handoff.domain.usage import AccountTraits
+from plg_handoff.domain.metrics import DEFAULT_METRICS, Condition, MetricDefinition
+from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 TOP_UNMAPPED = 10
 _JSON_TYPES = {  # DuckDB's json_type names as a JSON user reads them
@@ -57,7 +57,8 @@ class ExportProfile:
 
     events: int = 0
     event_counts: Counter[str] = field(default_factory=Counter)
-    # per metric: events of its names, and those matching all its conditions
+    # per metric: events of its names, and those matching all its conditions (and carrying a
+    # value, for a metric that reads one)
     metric_events: dict[str, tuple[int, int]] = field(default_factory=dict)
     # per (metric, condition index): events of the metric's names with the property, holding
     conditions: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
@@ -138,6 +139,12 @@ def _profile_metric(
 ) -> None:
     named = f"event IN ({', '.join(map(sql_string, metric.events))})" if metric.events else "true"
     tests = [condition_sql(c, column[c.property]) for c in metric.where]
+    if metric.reads():  # a value metric is fed by the matching events carrying a value
+        tests.append(
+            "("
+            + " OR ".join(f"coalesce({column[p]} <> 'null', false)" for p in metric.reads())
+            + ")"
+        )
     all_hold = " AND ".join([named, *tests])
     found = connection.execute(
         f"SELECT count(*) FILTER (WHERE {named}), count(*) FILTER (WHERE {all_hold}) FROM lines"
@@ -233,12 +240,12 @@ def _metric_warnings(
                     configured,
                 )
             )
-        elif holding == 0:
+        elif holding == 0 and not (expected := _expected_types(condition)) & stats.types.keys():
             found.append(
                 MappingWarning(
                     where,
-                    f"never holds on {present} events with {condition.property!r}: sent as"
-                    f" {_types(stats)}, e.g. {stats.sample}",
+                    f"can never hold: {condition.property!r} is sent as {_types(stats)}"
+                    f" (e.g. {stats.sample}), the condition reads {' or '.join(sorted(expected))}",
                     configured,
                 )
             )
@@ -275,14 +282,14 @@ def _trait_warnings(
     """A trait read on no account: its property is missing or of a type it cannot be read as."""
     found: list[MappingWarning] = []
     defaults = TraitMapping()
-    checks: list[tuple[str, str, Iterable[object]]] = [
-        (name, getattr(mapping, name), (getattr(t, name) for t in traits.values()))
+    checks: list[tuple[str, str, list[object]]] = [
+        (name, getattr(mapping, name), [getattr(t, name) for t in traits.values()])
         for name in ("name", "plan", "employees", "arr_potential", "region", "industry",
                      "signup_date")
     ]  # fmt: skip
-    checks.append(("domains", mapping.domains, (t.domains or None for t in traits.values())))
+    checks.append(("domains", mapping.domains, [t.domains or None for t in traits.values()]))
     for limit, prop in mapping.limits.items():
-        checks.append((f"limits.{limit}", prop, (t.limits.get(limit) for t in traits.values())))
+        checks.append((f"limits.{limit}", prop, [t.limits.get(limit) for t in traits.values()]))
     for trait, prop, values in checks:
         if any(v is not None for v in values):
             continue
@@ -305,8 +312,26 @@ def unmapped_events(source: SourceConfig, profile: ExportProfile) -> list[tuple[
     return counts.most_common(TOP_UNMAPPED)
 
 
+def _expected_types(condition: Condition) -> set[str]:
+    """The JSON types a value must have for the condition to hold on it."""
+    if condition.contains is not None:
+        return {"string"}
+    if condition.at_least is not None:
+        return {"integer", "number"}
+    if condition.exists is not None:
+        return set(_JSON_TYPES.values()) - {"null"}
+    options = [condition.equals] if condition.equals is not None else list(condition.one_of or ())
+    return {_type_of(option) for option in options}
+
+
+def _type_of(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "integer" if isinstance(value, int) else "string"
+
+
 def _scope(metric: MetricDefinition) -> str:
-    return _names(metric.events) if metric.events else "the export's"
+    return _names(metric.events) if metric.events else "export's"
 
 
 def _names(names: Iterable[str]) -> str:
@@ -315,3 +340,47 @@ def _names(names: Iterable[str]) -> str:
 
 def _types(stats: PropertyStats) -> str:
     return ", ".join(f"{t} ({n})" for t, n in stats.types.most_common())
+
+
+def pull_warnings(
+    source: SourceConfig, rollups: Mapping[str, Sequence[DayRollup]]
+) -> list[MappingWarning]:
+    """What one pull tells from its rollups alone about the settings the user wrote: a metric
+    whose events did not occur in the pull, or whose figure stayed 0 although they did, and a
+    gauge no event reported. Facts about this pull (a short late-data pull may see fewer
+    events), cheap enough for every sync; the defaults a user kept are left to the preview."""
+    days = [d for rollup in rollups.values() for d in rollup]
+    if not any(d.events for d in days):
+        return []
+    base = f"sources.{source.name}"
+    seen = {name for d in days for name, n in d.events.items() if n}
+    warnings: list[MappingWarning] = []
+    for name, metric in source.metric_definitions().items():
+        if name not in source.metrics and source.default_metrics:
+            continue
+        fed = any(d.metrics.get(name) or d.values.get(name) for d in days)
+        if metric.events and not seen & set(metric.events):
+            warnings.append(
+                MappingWarning(
+                    f"{base}.metrics.{name}.events",
+                    f"no event named {_names(metric.events)} in this pull",
+                )
+            )
+        elif not fed:
+            warnings.append(
+                MappingWarning(
+                    f"{base}.metrics.{name}",
+                    f"matched none of the {_scope(metric)} events in this pull",
+                )
+            )
+    default_gauges = type(source).model_fields["gauges"].get_default(call_default_factory=True)
+    for gauge, prop in source.gauges.items():
+        if default_gauges.get(gauge) == prop:
+            continue
+        if not any(gauge in d.gauges for d in days):
+            warnings.append(
+                MappingWarning(
+                    f"{base}.gauges.{gauge}", f"property {prop!r} on no event of this pull"
+                )
+            )
+    return warnings

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
@@ -31,12 +29,11 @@ from plg_handoff.activities.contracts import (
     UsageUpdate,
     account_workflow_id,
 )
-from plg_handoff.activities.ingest import roll_up
+from plg_handoff.activities.mapping_check import pull_warnings
 from plg_handoff.activities.pull_days import PullDays, plan_days
+from plg_handoff.activities.usage_read import exported, read_traits
 from plg_handoff.config import Config, Secrets, SourceConfig
-from plg_handoff.connectors.base import SupportsTraitsById, TraitsRead, UsageSource
 from plg_handoff.connectors.quarantine import write_quarantine
-from plg_handoff.connectors.registry import load
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import get_logger
 
@@ -79,6 +76,8 @@ class PullUsageResult:
     digest_file: DigestRef | None = None  # the accounts' change digests, for the next pull
     profiles_total: int | None = None  # profiles the source counted when it last read them all
     digests: str = ""  # inline digests: results of earlier releases carry them, honoured once
+    mapping_warnings: list[str] = field(default_factory=list)  # settings the user wrote that
+    # matched nothing in this pull (`mapping_check.pull_warnings`); `handoff preview` says more
 
 
 @dataclass
@@ -133,10 +132,15 @@ class UsageActivities:
             duplicates=result.duplicates,
             outside_window=result.outside_window,
             quarantined=result.quarantined,
+            mapping_warnings=result.mapping_warnings,
             accounts=result.accounts,
             traits_read=len(pulled.traits),
             signalled=result.accounts_signalled,
         )
+        if result.mapping_warnings:
+            log.warning(
+                "usage.mapping_unmatched", source=source.name, settings=result.mapping_warnings
+            )
         return result
 
     def _plan(self, request: PullUsageInput, source: SourceConfig) -> PullDays:
@@ -174,29 +178,18 @@ class UsageActivities:
         previous: Digests | None,
         profiles_total: int | None,
     ) -> _Pulled:
-        source: UsageSource = load("source", source_config.kind)(source_config, self._secrets)
         wanted = progress.days
-        workdir = self._config.data_dir / "work"
-        workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{source_config.name}-") as tmp:
-            files = source.export(days, Path(tmp))
-            progress.files_exported = len(files)
-            ingested = roll_up(
-                files,
-                account_property=source_config.account_property,
-                gauges=source_config.gauges,
-                metrics=source_config.metric_definitions(),
-                known_events=source_config.known_event_names(),
-                days=wanted,
-                spill_dir=Path(tmp),
-            )
+        with exported(source_config, self._secrets, days, self._config.data_dir) as export:
+            progress.files_exported = len(export.files)
+            ingested = export.roll_up(wanted)
+            source = export.source
         usage_changed = {
             account
             for account, rollups in ingested.rollups.items()
             if previous is None or previous.usage_changed(account, rollups)
         }
         # Traits (one API call an account for some sources) only where the rollups changed.
-        traits = _read_traits(source, sorted(usage_changed), profiles_total)
+        traits = read_traits(source, sorted(usage_changed), profiles_total)
         result = PullUsageResult(
             source=source_config.name,
             days=wanted,
@@ -206,6 +199,7 @@ class UsageActivities:
             outside_window=ingested.outside_window,
             quarantined=ingested.quarantined,
             accounts=len(ingested.rollups),
+            mapping_warnings=[w.line() for w in pull_warnings(source_config, ingested.rollups)],
             profiles_total=(
                 profiles_total if traits.profiles_total is None else traits.profiles_total
             ),
@@ -266,15 +260,6 @@ async def _keep_heartbeating(progress: PullProgress) -> None:
         await asyncio.sleep(
             min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 4) if timeout else HEARTBEAT_EVERY_S
         )
-
-
-def _read_traits(
-    source: UsageSource, accounts: list[str], profiles_total: int | None
-) -> TraitsRead:
-    if isinstance(source, SupportsTraitsById):
-        return source.read_traits(accounts, profiles_total)
-    traits, bad = source.traits(accounts)
-    return TraitsRead(traits, bad)
 
 
 def _changed_accounts(pulled: _Pulled, previous: Digests | None) -> list[str]:

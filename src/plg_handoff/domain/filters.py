@@ -289,8 +289,8 @@ def hold_without_return(
     """DESIGN §4: one-session testers wait for return visits, whatever fired. A trigger whose
     evidence is `return_quiet_days` old or more (from its `fired_on`) and after which the
     account was active on no day is held: (the triggers that still count, the hit naming the
-    held ones). Every counted trigger older than today names its return visits in its evidence;
-    a fresh one (younger than `return_quiet_days`) has had no time to return and counts."""
+    held ones). A counted trigger that old names its return visits in its evidence; a fresh one
+    (younger than `return_quiet_days`) has had no time to return and counts as it is."""
     if not fired or "no_return" in rules.disabled:
         return fired, None
     active = view.active_days()
@@ -300,16 +300,16 @@ def hold_without_return(
         since = _day(trigger.fired_on, view.today)
         returns = [d for d in active if d > since]
         quiet = (view.today - since).days
-        if returns:
+        if quiet < rules.return_quiet_days:
+            counted.append(trigger)  # fresh: no time to return yet
+        elif returns:
             line = (
                 f"Back on {_plural(len(returns), 'day')} since {since.isoformat()}"
                 f" (last {returns[-1].isoformat()})"
             )
             counted.append(replace(trigger, evidence=[*trigger.evidence, line]))
-        elif quiet >= rules.return_quiet_days:
-            held.append((trigger, quiet))
         else:
-            counted.append(trigger)
+            held.append((trigger, quiet))
     if not held:
         return counted, None
     names = "; ".join(

@@ -1,0 +1,64 @@
+"""Reading a usage source: export the days, roll the files up, read the accounts' traits.
+
+The pull activity and `handoff preview` both read through here, so what a preview shows is
+what a sync would see."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from plg_handoff.activities.ingest import IngestResult, roll_up
+from plg_handoff.config import Secrets, SourceConfig
+from plg_handoff.connectors.base import SupportsTraitsById, TraitsRead, UsageSource
+from plg_handoff.connectors.registry import load
+
+
+@dataclass(frozen=True)
+class Export:
+    """A source's export of some days, in a temporary directory that lives as long as the
+    `exported` context."""
+
+    config: SourceConfig
+    source: UsageSource
+    files: list[Path]
+    workdir: Path
+
+    def roll_up(self, days: Sequence[str]) -> IngestResult:
+        """The rollups of these days (ISO dates), with the source's mapping."""
+        return roll_up(
+            self.files,
+            account_property=self.config.account_property,
+            gauges=self.config.gauges,
+            metrics=self.config.metric_definitions(),
+            known_events=self.config.known_event_names(),
+            days=days,
+            spill_dir=self.workdir,
+        )
+
+    def traits(self, accounts: Sequence[str], profiles_total: int | None = None) -> TraitsRead:
+        return read_traits(self.source, list(accounts), profiles_total)
+
+
+@contextmanager
+def exported(
+    config: SourceConfig, secrets: Secrets, days: Sequence[date], data_dir: Path
+) -> Iterator[Export]:
+    """Exports the days from the source into a temporary directory under `data_dir/work`."""
+    source: UsageSource = load("source", config.kind)(config, secrets)
+    workdir = data_dir / "work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{config.name}-") as tmp:
+        files = source.export(list(days), Path(tmp))
+        yield Export(config, source, files, Path(tmp))
+
+
+def read_traits(source: UsageSource, accounts: list[str], profiles_total: int | None) -> TraitsRead:
+    if isinstance(source, SupportsTraitsById):
+        return source.read_traits(accounts, profiles_total)
+    traits, bad = source.traits(accounts)
+    return TraitsRead(traits, bad)

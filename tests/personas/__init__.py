@@ -1,0 +1,1 @@
+"""Independent persona population: synthetic usage written from the design, not the engine."""
