@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from plg_handoff.domain.metrics import DEFAULT_METRICS, MAX_METRICS, MetricDefinition
+from plg_handoff.domain.metrics import MAX_METRICS, MetricDefinition, default_metrics
 from plg_handoff.domain.ruleset import RuleSet
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
@@ -82,6 +82,7 @@ class _UsageSourceConfig(_Section):
     """What every usage source has: how events name their account, what is rolled up from
     them, where traits come from, and how often and how far back it is pulled."""
 
+    kind: str  # each source narrows it to its own literal
     name: Name
     account_property: str = Field("account_id", description="The group key on events.")
     gauges: dict[str, str] = Field(
@@ -96,7 +97,11 @@ class _UsageSourceConfig(_Section):
         default_factory=dict,
         description="Metric name -> definition, added to (or replacing) the default metrics.",
     )
-    default_metrics: bool = Field(True, description="Start from domain.metrics.DEFAULT_METRICS.")
+    default_metrics: bool = Field(
+        True,
+        description="Start from the default metrics of this source's kind (domain.metrics:"
+        " DEFAULT_METRICS with the vendor's own property names, VENDOR_PROPERTIES).",
+    )
     known_events: tuple[str, ...] | None = Field(
         None,
         min_length=1,
@@ -146,7 +151,8 @@ class _UsageSourceConfig(_Section):
 
     def metric_definitions(self) -> dict[str, MetricDefinition]:
         """The metrics this source rolls up: the defaults (unless turned off) and its own."""
-        return {**(DEFAULT_METRICS if self.default_metrics else {}), **self.metrics}
+        defaults = default_metrics(self.kind) if self.default_metrics else {}
+        return {**defaults, **self.metrics}
 
 
 class FileSourceConfig(_UsageSourceConfig):

@@ -18,7 +18,7 @@ import duckdb
 
 from plg_handoff.activities.metric_sql import condition_sql, sql_string
 from plg_handoff.config import SourceConfig, TraitMapping
-from plg_handoff.domain.metrics import DEFAULT_METRICS, Condition, MetricDefinition
+from plg_handoff.domain.metrics import Condition, MetricDefinition, default_metrics
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 
 TOP_UNMAPPED = 10
@@ -175,8 +175,10 @@ def mapping_warnings(
     base = f"sources.{source.name}"
     warnings: list[MappingWarning] = []
     own = source.metrics
+    defaults = default_metrics(source.kind)
     for name, metric in source.metric_definitions().items():
         configured = name in own or not source.default_metrics
+        configured = configured or metric != defaults.get(name)
         warnings += _metric_warnings(f"{base}.metrics.{name}", name, metric, profile, configured)
     default_gauges = type(source).model_fields["gauges"].get_default(call_default_factory=True)
     for gauge, prop in source.gauges.items():
@@ -212,7 +214,6 @@ def mapping_warnings(
 def _metric_warnings(
     field_path: str, name: str, metric: MetricDefinition, profile: ExportProfile, configured: bool
 ) -> list[MappingWarning]:
-    configured = configured or metric != DEFAULT_METRICS.get(name)
     found: list[MappingWarning] = []
     unseen = [e for e in metric.events if e not in profile.event_counts]
     if metric.events and len(unseen) == len(metric.events):

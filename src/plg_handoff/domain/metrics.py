@@ -285,3 +285,35 @@ DEFAULT_METRICS: dict[str, MetricDefinition] = {
         ),
     ),
 }
+
+
+# Each vendor's own name for a property the default metrics read, where the vendor has one. The
+# defaults above use the names the Segment source gives Segment's fields (a page call's `path`,
+# `context.ip` as `ip`, `context.userAgent` as `user_agent`, `context.traits.email` as `email`),
+# which the file source's events use too. Mixpanel's SDKs send the page URL as `$current_url`;
+# Mixpanel keeps neither the IP nor the raw user agent on events (it derives `$city`, `$browser`
+# and `$os` and discards them), so on Mixpanel the IP and user-agent checks read `ip` and
+# `user_agent` only when your tracking sends them as properties of its own.
+VENDOR_PROPERTIES: dict[str, dict[str, str]] = {
+    "mixpanel": {"path": "$current_url"},
+}
+
+
+def default_metrics(kind: str) -> dict[str, MetricDefinition]:
+    """The default metrics for a source of this kind: `DEFAULT_METRICS` with the vendor's own
+    property names (`VENDOR_PROPERTIES`)."""
+    names = VENDOR_PROPERTIES.get(kind, {})
+    if not names:
+        return dict(DEFAULT_METRICS)
+    return {name: _renamed(metric, names) for name, metric in DEFAULT_METRICS.items()}
+
+
+def _renamed(metric: MetricDefinition, names: Mapping[str, str]) -> MetricDefinition:
+    where = tuple(
+        c.model_copy(update={"property": names.get(c.property, c.property)}) for c in metric.where
+    )
+    update: dict[str, Any] = {"where": where}
+    if metric.property is not None:
+        update["property"] = names.get(metric.property, metric.property)
+        update["fallbacks"] = tuple(names.get(p, p) for p in metric.fallbacks)
+    return metric.model_copy(update=update)
