@@ -74,22 +74,34 @@ INTEGRATION_CASES = [
         id="2-distinct-one-below",
     ),
     pytest.param(
-        connected({30: ["zapier"], 10: ["github", "slack"]}),
+        connected({120: ["zapier"], 70: ["github"], 30: ["slack"]}),
         IntegrationsConnectedRule(),
-        ago(10),
-        id="first-window-day",
+        ago(30),
+        id="a-month-apart-over-the-lookback-newest-on-window-day",
     ),
     pytest.param(
-        connected({31: ["zapier"], 10: ["github", "slack"]}),
+        connected({121: ["zapier"], 70: ["github"], 30: ["slack"]}),
         IntegrationsConnectedRule(),
         None,
-        id="day-31-outside-window",
+        id="oldest-day-121-outside-lookback",
+    ),
+    pytest.param(
+        connected({90: ["zapier"], 60: ["github"], 31: ["slack"]}),
+        IntegrationsConnectedRule(window_days=30),
+        None,
+        id="newest-31-days-ago-outside-a-30-day-window",
     ),
     pytest.param(
         connected({40: ["zapier"], 10: ["github", "slack"]}),
+        IntegrationsConnectedRule(lookback_days=30),
+        None,
+        id="custom-30-day-lookback",
+    ),
+    pytest.param(
+        connected({50: ["zapier", "github", "slack"], 20: ["slack"]}),
         IntegrationsConnectedRule(window_days=45),
-        ago(10),
-        id="custom-45-day-window",
+        None,
+        id="a-reconnect-is-no-new-integration",
     ),
     pytest.param(
         connected({10: ["github", "slack", "jira"]}),
@@ -102,6 +114,12 @@ INTEGRATION_CASES = [
         IntegrationsConnectedRule(),
         ago(1),
         id="no-names-3-connections",
+    ),
+    pytest.param(
+        metric_on("integrations_connected", {100: 2, 40: 1}),
+        IntegrationsConnectedRule(window_days=30),
+        None,
+        id="no-names-none-in-the-last-30-days",
     ),
     pytest.param(
         metric_on("integrations_connected", {5: 2}),
@@ -136,8 +154,10 @@ def test_integrations_connected_evidence() -> None:
     days = connected({20: ["zapier"], 10: ["github", "slack"], 2: ["jira"]})
     signal = check("integrations_connected", days, IntegrationsConnectedRule())
     assert signal is not None
-    assert signal.evidence == ["4 integrations connected in 30 days: github, jira, slack, zapier"]
-    assert signal.figures == {"integrations": 4, "window_days": 30}
+    assert signal.evidence == [
+        f"4 integrations connected in 120 days, the latest on {ago(2)}: github, jira, slack, zapier"
+    ]
+    assert signal.figures == {"integrations": 4, "lookback_days": 120, "window_days": 120}
 
 
 def test_integrations_connected_lists_ten_names() -> None:
@@ -145,7 +165,9 @@ def test_integrations_connected_lists_ten_names() -> None:
     signal = check("integrations_connected", connected({1: names}), IntegrationsConnectedRule())
     assert signal is not None
     assert signal.evidence == [
-        "12 integrations connected in 30 days: " + ", ".join(names[:10]) + " and 2 more"
+        f"12 integrations connected in 120 days, the latest on {ago(1)}: "
+        + ", ".join(names[:10])
+        + " and 2 more"
     ]
 
 
@@ -154,7 +176,7 @@ def test_integrations_connected_without_names() -> None:
     signal = check("integrations_connected", days, IntegrationsConnectedRule())
     assert signal is not None
     assert signal.evidence == [
-        "3 integration connections in 30 days (integration names not recorded)"
+        "3 integration connections in 120 days (integration names not recorded)"
     ]
 
 

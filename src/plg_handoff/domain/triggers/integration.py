@@ -35,47 +35,70 @@ class IntegrationsConnectedRule(TriggerRule):
         3,
         ge=1,
         le=100,
-        description="Distinct integrations connected within the window (the `integrations`"
-        " metric's values; without them, `integrations_connected` connections).",
+        description="Distinct integrations connected (the `integrations` metric's values;"
+        " without them, `integrations_connected` connections) within `lookback_days`.",
     )
-    window_days: int = Field(30, ge=1, le=365, description="Days the integrations are read over.")
+    lookback_days: int = Field(
+        120,
+        ge=1,
+        le=365,
+        description="Days the connections are read over: an integration stays connected, so"
+        " three connected a month apart are three (DESIGN: 3+ integrations connected).",
+    )
+    window_days: int = Field(
+        120,
+        ge=1,
+        le=365,
+        description="The newest connection must be this recent (e.g. 30: only depth that is"
+        " still growing); by default any within the lookback, so accounts found at go-live"
+        " with their integrations in place fire too.",
+    )
 
 
 @trigger("integrations_connected", "integration")
 def integrations_connected(view: AccountView, rule: IntegrationsConnectedRule) -> Signal | None:
-    """`min_integrations`+ distinct integrations connected in the window; `fired_on` is the day
-    the window's integrations reached it."""
+    """`min_integrations`+ distinct integrations connected within `lookback_days`, the newest
+    within `window_days`; `fired_on` is the day the count reached it."""
     names: set[str] = set()
     reached_on: str | None = None
-    for day in _window(view, rule.window_days):
-        names.update(map(str, day.values.get("integrations") or ()))
+    newest: str | None = None
+    for day in _window(view, rule.lookback_days):
+        connected = set(map(str, day.values.get("integrations") or ()))
+        if connected - names:
+            newest = day.day
+        names |= connected
         if reached_on is None and len(names) >= rule.min_integrations:
             reached_on = day.day
+    recent = windows.dates(windows.window(view.today.toordinal(), rule.window_days))[0]
     if names:
-        if reached_on is None:
+        if reached_on is None or newest is None or newest < recent.isoformat():
             return None
         listed = sorted(names)
         more = len(listed) - MAX_NAMES
         listing = ", ".join(listed[:MAX_NAMES]) + (f" and {more} more" if more > 0 else "")
         return Signal(
             evidence=[
-                f"{plural(len(names), 'integration')} connected in {rule.window_days} days:"
-                f" {listing}"
+                f"{plural(len(names), 'integration')} connected in {rule.lookback_days} days,"
+                f" the latest on {newest}: {listing}"
             ],
-            figures={"integrations": len(names), "window_days": rule.window_days},
+            figures={
+                "integrations": len(names),
+                "lookback_days": rule.lookback_days,
+                "window_days": rule.window_days,
+            },
             fired_on=reached_on,
         )
     # no integration names recorded: the connections counted
-    hit = _count_reached(view, "integrations_connected", rule.window_days, rule.min_integrations)
-    if hit is None:
+    hit = _count_reached(view, "integrations_connected", rule.lookback_days, rule.min_integrations)
+    if hit is None or not _count_reached(view, "integrations_connected", rule.window_days, 1):
         return None
     total, fired_on = hit
     return Signal(
         evidence=[
-            f"{plural(total, 'integration connection')} in {rule.window_days} days"
+            f"{plural(total, 'integration connection')} in {rule.lookback_days} days"
             " (integration names not recorded)"
         ],
-        figures={"integrations": total, "window_days": rule.window_days},
+        figures={"integrations": total, "lookback_days": rule.lookback_days},
         fired_on=fired_on,
     )
 
