@@ -30,7 +30,7 @@ from plg_handoff.worker import build_crm, build_worker
 from plg_handoff.workflows.account import AccountWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
-from tests.personas.population import COMPETITOR_DOMAIN, MAPPING, Population, build_population
+from tests.personas.population import MAPPING, RULES, Population, build_population
 from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +119,7 @@ async def test_the_persona_population_end_to_end(
         tmp_path,
         hubspot.url,
         sources=[source],
-        rules={"filters": {"competitor_domains": [COMPETITOR_DOMAIN]}},
+        rules=RULES,
         handoff={"follow_up_poll_interval": "1h"},
     )
     secrets = load_secrets(config)

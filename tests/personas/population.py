@@ -58,6 +58,13 @@ APP = "https://app.tallyhq.com"
 WWW = "https://www.tallyhq.com"
 COMPETITOR_DOMAIN = "rivalsoft.io"
 """A known competitor: put it in the rules' competitor domains when evaluating this population."""
+RULES: dict[str, Any] = {
+    "filters": {"competitor_domains": [COMPETITOR_DOMAIN]},
+    # this product's page view is "Page View": no core feature (the engine's default list names
+    # Segment's and Mixpanel's own page events)
+    "feature_ritual": {"ignore_events": ["Page View", "Page Viewed", "$mp_web_page_view"]},
+}
+"""The rules a user of this product would write: its competitor, and its page-view event."""
 
 ACCOUNT_PROPERTY = "company_id"
 UA = "ua"
