@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from plg_handoff.cli import app
@@ -165,6 +167,21 @@ def write_toml(path: Path, source: dict[str, Any]) -> Path:
     return path
 
 
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """The command configures logging for the process: put the root handlers and structlog's
+    defaults back for the tests after this one."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("logging_restored")
 def test_the_command_strict_json_and_one_account(
     population: Population, usage: Path, tmp_path: Path
 ) -> None:

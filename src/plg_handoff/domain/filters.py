@@ -19,11 +19,11 @@ catches the account, records why with the numbers and where the account goes ins
 | competitor_evaluation | visits to competitor comparison/migration pages      | escalate          |
 
 competitor, bot, one_session_tester, bulk_export_churn and low_value block the handoff
-(`BLOCKING`); `soften` and `escalate` only move the tier
-(`decision.decide`); `no_return` (`hold_without_return`) takes the triggers it holds out of the
-evaluation before the others run, and blocks (`none`) only when it holds every one.
-Filters run only when a trigger fired: with nothing to hand off there is nothing to filter, and
-evaluations stay small in workflow histories."""
+(`BLOCKING`); `soften` and `escalate` only move the tier (`decision.decide`). `no_return`
+(`hold_without_return`) runs after them when none blocks: it takes the triggers it holds out of
+the evaluation, and blocks (`none`) only when it holds every one. Filters run only when a
+trigger fired: with nothing to hand off there is nothing to filter, and evaluations stay small
+in workflow histories."""
 
 from __future__ import annotations
 
