@@ -188,6 +188,9 @@ def test_the_command_strict_json_and_one_account(
     runner = CliRunner()
     good = write_toml(tmp_path / "good.toml", file_source(usage))
     args = ["preview", "-c", str(good), "--days", str(DAYS), "--end", TODAY.isoformat()]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "identifiers that never joined: 0 events without an account, 0 accounts" in table.stdout
     result = runner.invoke(app, [*args, "--strict", "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -269,6 +269,10 @@ def _table(preview: Preview, account: str | None, samples: int) -> list[str]:
         lines.append(f"  events no metric names (top): {_pairs(dict(c.unmapped_events))}")
     if c.traits_missing:
         lines.append(f"  accounts missing a trait: {_pairs(c.traits_missing)}")
+    lines.append(
+        f"  identifiers that never joined: {c.quarantined.get('missing_account', 0)} events"
+        f" without an account, {c.accounts_without_traits} accounts with usage and no profile"
+    )
     lines += ["", f"Mapping warnings ({len(c.warnings)}):"]
     lines += [f"  {w.line()}" for w in c.warnings] or ["  none"]
     if preview.comparison is not None:
