@@ -143,3 +143,15 @@ def test_a_pull_counts_what_the_settings_written_matched_nothing_of() -> None:
         "sources.product.gauges.seats: property 'active_seats' on no event of this pull",
     ]
     assert pull_warnings(source(default_metrics=True), rollups) == []
+
+
+def test_poison_lines_do_not_stop_the_profile(tmp_path: Path) -> None:
+    path = export(tmp_path)
+    with path.open("ab") as out:
+        out.write(b'{"event": "Data Exported", "properties": {"company": "c\xff"}}\n')
+        out.write(b'{"event": "Data Exported", "properties": {"blob": "' + b"x" * 5_000_000)
+        out.write(b'"}}\n')
+    config = source(metrics={"exports": {"kind": "count", "events": ["Data Exported"]}})
+    profile = profile_export([path], config)
+    assert profile.events == len(LINES) + 2
+    assert profile.event_counts["Data Exported"] >= 2

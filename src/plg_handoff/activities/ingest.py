@@ -30,6 +30,7 @@ from plg_handoff.activities.metric_sql import (
     sql_string,
     unquoted,
 )
+from plg_handoff.activities.screen import MAX_LINE_BYTES, screen
 from plg_handoff.connectors.base import Quarantined
 from plg_handoff.connectors.mixpanel_shape import (
     EARLIEST_EVENT,
@@ -82,28 +83,58 @@ def roll_up(
     if not files:
         return result
     latest = int((now if now is not None else time.time()) + FUTURE_TOLERANCE_S)
+    sql = MetricSql(dict(metrics or {}))
+    known = None if known_events is None else tuple(known_events)
     with tempfile.TemporaryDirectory(dir=spill_dir, prefix="ingest-") as spill:
-        connection = duckdb.connect()
+        args = (account_property, gauges, sql, known, latest, days)
         try:
-            for setting in (
-                f"SET memory_limit='{MEMORY_LIMIT}'",
-                f"SET threads={THREADS}",
-                f"SET temp_directory={sql_string(spill)}",
-                "SET preserve_insertion_order=false",
-                "SET TimeZone='UTC'",
-            ):
-                connection.execute(setting)
-            result.path = "fast"
-            sql = MetricSql(dict(metrics or {}))
-            known = None if known_events is None else tuple(known_events)
-            args = (files, account_property, gauges, sql, known, latest, days)
-            if not (fast and _fast_path(connection, result, *args)):
-                result.path = "exact"
-                connection.execute(_classify_sql(*args))
-                _collect(connection, result, list(gauges), sql)
-        finally:
-            connection.close()
+            _roll_up_files(result, files, Path(spill), fast, *args)
+        except duckdb.Error:
+            # A line DuckDB cannot read at all (invalid UTF-8, too long) fails its whole file:
+            # set such lines aside and roll up the rest.
+            screened = screen(files, Path(spill) / "screened", QUARANTINE_KEEP)
+            if not screened.quarantined:
+                raise
+            result = IngestResult()
+            _roll_up_files(result, screened.files, Path(spill), fast, *args)
+            result.read += sum(screened.quarantined.values())
+            for reason, count in screened.quarantined.items():
+                result.quarantined[reason] = result.quarantined.get(reason, 0) + count
+            result.quarantined = dict(sorted(result.quarantined.items()))
+            result.kept = [*screened.kept, *result.kept][:QUARANTINE_KEEP]
     return result
+
+
+def _roll_up_files(
+    result: IngestResult,
+    files: Sequence[Path],
+    spill: Path,
+    fast: bool,
+    account_property: str,
+    gauges: Mapping[str, str],
+    sql: MetricSql,
+    known: tuple[str, ...] | None,
+    latest: int,
+    days: Sequence[str],
+) -> None:
+    connection = duckdb.connect()
+    try:
+        for setting in (
+            f"SET memory_limit='{MEMORY_LIMIT}'",
+            f"SET threads={THREADS}",
+            f"SET temp_directory={sql_string(str(spill))}",
+            "SET preserve_insertion_order=false",
+            "SET TimeZone='UTC'",
+        ):
+            connection.execute(setting)
+        result.path = "fast"
+        args = (files, account_property, gauges, sql, known, latest, days)
+        if not (fast and _fast_path(connection, result, *args)):
+            result.path = "exact"
+            connection.execute(_classify_sql(*args))
+            _collect(connection, result, list(gauges), sql)
+    finally:
+        connection.close()
 
 
 EPOCH = date(1970, 1, 1)
@@ -331,7 +362,7 @@ def _classify_sql(
         SELECT row_number() OVER () AS line_no, filename, line
         FROM read_csv([{file_list}], columns={{'line': 'VARCHAR'}}, delim=chr(1), quote='',
                       escape='', header=false, auto_detect=false, strict_mode=false,
-                      filename=true, compression='auto', max_line_size=4194304)
+                      filename=true, compression='auto', max_line_size={MAX_LINE_BYTES + 16})
         WHERE line IS NOT NULL AND trim(line) <> ''
     ), o AS (
         SELECT line_no, filename, line,

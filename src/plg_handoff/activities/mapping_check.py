@@ -89,16 +89,10 @@ def profile_export(files: Sequence[Path], source: SourceConfig) -> ExportProfile
         f", json_extract(properties, {_path(name)})::VARCHAR AS {col}"
         for name, col in column.items()
     )
-    file_list = ", ".join(sql_string(str(f)) for f in files)
     connection = duckdb.connect()
     try:
-        connection.execute(f"""
-            CREATE TEMP TABLE lines AS
-            SELECT event->>'$' AS event {extract}
-            FROM read_ndjson([{file_list}], columns={{'event': 'JSON', 'properties': 'JSON'}},
-                             format='newline_delimited', ignore_errors=true,
-                             compression='auto', maximum_object_size=4194304)
-        """)
+        # ignore_errors: a poison line (invalid UTF-8, over 4 MiB) is read as nulls
+        connection.execute(_lines_sql(files, extract))
         for event, n in connection.execute(
             "SELECT event, count(*) FROM lines GROUP BY ALL"
         ).fetchall():
@@ -112,6 +106,17 @@ def profile_export(files: Sequence[Path], source: SourceConfig) -> ExportProfile
     finally:
         connection.close()
     return profile
+
+
+def _lines_sql(files: Sequence[Path], extract: str) -> str:
+    file_list = ", ".join(sql_string(str(f)) for f in files)
+    return f"""
+        CREATE TEMP TABLE lines AS
+        SELECT event->>'$' AS event {extract}
+        FROM read_ndjson([{file_list}], columns={{'event': 'JSON', 'properties': 'JSON'}},
+                         format='newline_delimited', ignore_errors=true,
+                         compression='auto', maximum_object_size=4194304)
+    """
 
 
 def _path(name: str) -> str:
