@@ -9,10 +9,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from plg_handoff.activities.ingest import IngestResult, roll_up
-from plg_handoff.activities.screen import MAX_LINE_BYTES
+from plg_handoff.activities.screen import MAX_LINE_BYTES, engine_error
+from plg_handoff.connectors.errors import InvalidInput, TransientError
 
 DAY = "2026-05-04"
 WHEN = int(datetime(2026, 5, 4, 10, tzinfo=UTC).timestamp())
@@ -89,3 +91,25 @@ def test_a_line_of_exactly_4_mib_is_read(tmp_path: Path) -> None:
     got = rolled(tmp_path, [*GOOD, line], fast=False)
     assert got.quarantined == {}
     assert got.read == len(GOOD) + 1
+
+
+def test_an_engine_error_keeps_its_kind_and_position_not_the_data() -> None:
+    quoted = duckdb.ConversionException(
+        'Could not convert string "jane@acme.example" to INT64 at line 7 of export.jsonl'
+    )
+    error = engine_error(quoted)
+    assert isinstance(error, InvalidInput)
+    assert "jane" not in str(error)
+    assert "ConversionException at line 7" in str(error)
+    assert isinstance(engine_error(duckdb.IOException("disk full")), TransientError)
+
+
+def test_an_export_duckdb_cannot_read_fails_typed_and_without_its_text(tmp_path: Path) -> None:
+    """A gzip file that is not one: nothing to set aside, so the pull fails, retryably (the
+    next download may be whole), with no line of the export in its message."""
+    path = tmp_path / "export.jsonl.gz"
+    path.write_bytes(b"\x1f\x8b" + b"jane@acme.example " * 50)
+    with pytest.raises(TransientError) as raised:
+        roll_up([path], account_property="account_id", gauges={}, days=[DAY], spill_dir=tmp_path)
+    assert "jane" not in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__

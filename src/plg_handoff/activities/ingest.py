@@ -30,7 +30,7 @@ from plg_handoff.activities.metric_sql import (
     sql_string,
     unquoted,
 )
-from plg_handoff.activities.screen import MAX_LINE_BYTES, screen
+from plg_handoff.activities.screen import MAX_LINE_BYTES, engine_error, screen
 from plg_handoff.connectors.base import Quarantined
 from plg_handoff.connectors.mixpanel_shape import (
     EARLIEST_EVENT,
@@ -89,14 +89,20 @@ def roll_up(
         args = (account_property, gauges, sql, known, latest, days)
         try:
             _roll_up_files(result, files, Path(spill), fast, *args)
-        except duckdb.Error:
+        except duckdb.Error as exc:
             # A line DuckDB cannot read at all (invalid UTF-8, too long) fails its whole file:
             # set such lines aside and roll up the rest.
-            screened = screen(files, Path(spill) / "screened", QUARANTINE_KEEP)
+            try:
+                screened = screen(files, Path(spill) / "screened", QUARANTINE_KEEP)
+            except (OSError, EOFError):  # not a line but the file is unreadable (broken gzip)
+                raise engine_error(exc) from None
             if not screened.quarantined:
-                raise
+                raise engine_error(exc) from None
             result = IngestResult()
-            _roll_up_files(result, screened.files, Path(spill), fast, *args)
+            try:
+                _roll_up_files(result, screened.files, Path(spill), fast, *args)
+            except duckdb.Error as again:
+                raise engine_error(again) from None
             result.read += sum(screened.quarantined.values())
             for reason, count in screened.quarantined.items():
                 result.quarantined[reason] = result.quarantined.get(reason, 0) + count

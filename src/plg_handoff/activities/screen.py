@@ -8,13 +8,17 @@ Screening runs only after DuckDB refused a file: a clean export pays nothing for
 from __future__ import annotations
 
 import gzip
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import duckdb
+
 from plg_handoff.connectors.base import Quarantined
+from plg_handoff.connectors.errors import ConnectorError, InvalidInput, TransientError
 
 MAX_LINE_BYTES = 4 * 1024 * 1024  # a longer line is `line_too_long` (DuckDB's own maximum)
 KEPT_PREFIX = 200  # of a too-long line, the first bytes kept for inspection
@@ -84,3 +88,23 @@ def _unreadable(line: bytes) -> str | None:
     except UnicodeDecodeError:
         return "invalid_utf8"
     return None
+
+
+_POSITION = re.compile(r"\b(line|row|byte|offset|position)\s*:?\s*(\d+)", re.IGNORECASE)
+
+
+def engine_error(exc: duckdb.Error) -> ConnectorError:
+    """DuckDB's refusal of an export as a typed error that carries no input data: its message
+    can quote the line it choked on (emails, IPs, ids), and an activity's error becomes the
+    failure in Temporal's history and a log line. Only the error's kind and the position it
+    names are kept (issue 15, defect 2). Running out of memory or disk is transient; anything
+    else the same export would hit again."""
+    found = _POSITION.search(str(exc))
+    at = f" at {found.group(1).lower()} {found.group(2)}" if found else ""
+    transient = isinstance(exc, duckdb.IOException | duckdb.OutOfMemoryException)
+    kind = TransientError if transient else InvalidInput
+    return kind(
+        vendor="ingestion",
+        message=f"DuckDB could not roll the export up ({type(exc).__name__}{at}); its message"
+        " is withheld: it may quote the export's data",
+    )
