@@ -120,3 +120,57 @@ async def test_worker_creates_the_schedule_and_stops_on_sigterm(
         await dev_env.client.get_schedule_handle("usage-sync/demo").delete()
     assert process.returncode == 0, output
     assert "worker.started" in output and "worker.stopped" in output
+
+
+async def test_the_worker_rides_out_crm_hiccups_at_start(
+    tmp_path: Path,
+    hubspot: HubSpotEmulator,
+    dev_env: WorkflowEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three 503s, a 429 with Retry-After and an answer slower than the CRM timeout while the
+    worker checks the CRM: it waits them out (each retry logged) and starts."""
+    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    address = dev_env.client.service_client.config.target_host
+    config_path = write_config(tmp_path, address, hubspot.url, 'timeout = "2s"')
+    config = load_config(config_path)
+    build_crm(config, load_secrets(config)).ensure_properties()
+    hubspot.faults.fail_next(3, 503)
+    hubspot.faults.rate_limit_next(1, retry_after_s=1)
+    hubspot.faults.slow_next(1, seconds=3)
+
+    process = run_worker(config_path)
+    try:
+        handle = dev_env.client.get_schedule_handle("usage-sync/demo")
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                await handle.describe()
+                break
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        await dev_env.client.get_schedule_handle("usage-sync/demo").delete()
+    assert process.returncode == 0, output
+    # the connector waits out the shortest hiccups itself; what is left is retried here
+    assert '"event": "worker.startup_retry"' in output, output
+    assert '"check": "crm.properties"' in output
+    assert "worker.started" in output
+
+
+def test_a_wrong_crm_token_ends_the_start_at_once(tmp_path: Path, hubspot: HubSpotEmulator) -> None:
+    """A definite refusal is not retried: the worker exits, saying why."""
+    started = time.monotonic()
+    refused = "not-the-private-app-token"
+    process = run_worker(write_config(tmp_path, "127.0.0.1:1", hubspot.url), token=refused)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "worker.startup_retry" not in output
+    assert time.monotonic() - started < 20

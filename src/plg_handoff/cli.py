@@ -66,6 +66,7 @@ def worker(config: ConfigOption = Path("handoff.toml")) -> None:
 async def _worker(path: Path) -> None:
     from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task_queue
     from plg_handoff.schedules import ensure_schedules
+    from plg_handoff.startup import startup_call
     from plg_handoff.webhooks.receiver import build_receiver
     from plg_handoff.worker import build_crm, build_worker, connect
 
@@ -73,7 +74,7 @@ async def _worker(path: Path) -> None:
     secrets = load_secrets(config)
     configure_logging(config.log.level, config.log.format, secrets.values())
     crm = build_crm(config, secrets)
-    missing = await asyncio.to_thread(crm.missing_properties)
+    missing = await startup_call(crm.missing_properties, "crm.properties")
     if missing:
         names = ", ".join(missing)
         raise ConfigError(
@@ -81,7 +82,7 @@ async def _worker(path: Path) -> None:
             "create them with `handoff crm setup --config FILE`"
         )
     # Loaded now, and reloaded in the background from then on: no handoff waits for them.
-    await asyncio.to_thread(crm.list_owners)
+    await startup_call(crm.list_owners, "crm.owners")
     client = await connect(config, secrets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
