@@ -65,6 +65,7 @@ def worker(config: ConfigOption = Path("handoff.toml")) -> None:
 
 async def _worker(path: Path) -> None:
     from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task_queue
+    from plg_handoff.activities.workdirs import remove_orphans
     from plg_handoff.schedules import ensure_schedules
     from plg_handoff.startup import startup_call
     from plg_handoff.webhooks.receiver import build_receiver
@@ -73,6 +74,7 @@ async def _worker(path: Path) -> None:
     config = load_config(path)
     secrets = load_secrets(config)
     configure_logging(config.log.level, config.log.format, secrets.values())
+    remove_orphans(config.data_dir)
     crm = build_crm(config, secrets)
     missing = await startup_call(crm.missing_properties, "crm.properties")
     if missing:

@@ -5,7 +5,6 @@ what a sync would see."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from plg_handoff.activities.ingest import IngestResult, roll_up
+from plg_handoff.activities.workdirs import remove_orphans, work_directory
 from plg_handoff.config import Secrets, SourceConfig
 from plg_handoff.connectors.base import SupportsTraitsById, TraitsRead, UsageSource
 from plg_handoff.connectors.registry import load
@@ -48,13 +48,13 @@ class Export:
 def exported(
     config: SourceConfig, secrets: Secrets, days: Sequence[date], data_dir: Path
 ) -> Iterator[Export]:
-    """Exports the days from the source into a temporary directory under `data_dir/work`."""
+    """Exports the days from the source into a work directory under `data_dir/work`, removed
+    when the context ends (`workdirs.py`)."""
     source: UsageSource = load("source", config.kind)(config, secrets)
-    workdir = data_dir / "work"
-    workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=workdir, prefix=f"{config.name}-") as tmp:
-        files = source.export(list(days), Path(tmp))
-        yield Export(config, source, files, Path(tmp))
+    remove_orphans(data_dir)  # a killed pull's raw export goes before this one is made
+    with work_directory(data_dir, f"{config.name}-") as tmp:
+        files = source.export(list(days), tmp)
+        yield Export(config, source, files, tmp)
 
 
 def read_traits(source: UsageSource, accounts: list[str], profiles_total: int | None) -> TraitsRead:
