@@ -22,6 +22,7 @@ from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task
 from plg_handoff.activities.errors import ConnectorErrorInterceptor
 from plg_handoff.activities.evaluate import CalibrationCache, EvaluateActivities
 from plg_handoff.activities.funnel_reader import measured_conversions, read_funnel
+from plg_handoff.activities.keepalive import KeepAliveInterceptor
 from plg_handoff.activities.notify import NotifyActivities
 from plg_handoff.activities.refresh import RefreshActivities
 from plg_handoff.activities.usage import UsageActivities
@@ -202,7 +203,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         ],
         activity_executor=ThreadPoolExecutor(max_workers=EVALUATION_THREADS),
         max_cached_workflows=config.temporal.max_cached_workflows,
-        interceptors=[ConnectorErrorInterceptor()],
+        interceptors=[ConnectorErrorInterceptor(), KeepAliveInterceptor()],
         # The SDK forwards heartbeats at most every 0.8 times the heartbeat timeout (96 s for a
         # pull): a pull killed within that time would resume from an old point. Every 5 s, a
         # retried pull resumes close to where the crashed one got.
@@ -215,13 +216,13 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
         max_cached_workflows=config.temporal.max_cached_workflows,
         # What a handoff schedules on its own queue; its CRM calls go to the CRM queue.
         activities=[writeback.announce_handoff, notifier.notify],
-        interceptors=[ConnectorErrorInterceptor()],
+        interceptors=[ConnectorErrorInterceptor(), KeepAliveInterceptor()],
     )
     crm_queue = Worker(
         client,
         task_queue=crm_task_queue(config.temporal.task_queue),
         activities=calling_the_crm,
-        interceptors=[ConnectorErrorInterceptor()],
+        interceptors=[ConnectorErrorInterceptor(), KeepAliveInterceptor()],
         max_task_queue_activities_per_second=crm_activities_per_second(config.crm),
     )
     sharing = (

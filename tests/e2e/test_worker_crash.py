@@ -78,7 +78,7 @@ ACCOUNTS = 250
 KILL_AFTER = 40  # the kill comes once this account (past the first batch) is signalled
 HOT_EVERY = 37  # every 37th account uses 9 of its 10 seats: its handoff opens
 SHORT_HEARTBEAT_TIMEOUT = Duration(seconds=2)
-WORKFLOW_HEARTBEAT_TIMEOUT = Duration(seconds=120)  # UsageSyncWorkflow's
+WORKFLOW_HEARTBEAT_TIMEOUT = Duration(seconds=30)  # UsageSyncWorkflow's
 QUERY_TRIES = 20
 
 

@@ -46,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
     from plg_handoff.domain.follow_up import FollowUp, FunnelFields
 
 CRM_CALL_TIMEOUT = timedelta(minutes=2)
+# The worker heartbeats CRM calls (activities/keepalive.py): a killed worker's call is retried
+# after this, not after CRM_CALL_TIMEOUT.
+CRM_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 # CRM outages can last hours; keep trying with a capped interval rather than lose the handoff.
 CRM_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 OPEN_STAGES = ("opened", "assigned", "contacted")
@@ -332,6 +335,7 @@ class HandoffWorkflow:
                 CrmActivities.read_follow_up,
                 FollowUpInput(status.opportunity_id or "", status.task_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=CRM_RETRY,
                 task_queue=self._crm_queue,
             )
@@ -422,6 +426,7 @@ class HandoffWorkflow:
                 CrmActivities.find_owner,
                 FindOwnerInput(owner_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=CRM_RETRY,
                 task_queue=self._crm_queue,
             )
@@ -438,6 +443,7 @@ class HandoffWorkflow:
                 round=len(status.previous_owners) + 1,
             ),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -463,6 +469,7 @@ class HandoffWorkflow:
                 CrmActivities.upsert_opportunity,
                 UpsertOpportunityInput(facts, owner.owner_id, opportunity_id=status.opportunity_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=CRM_RETRY,
                 task_queue=self._crm_queue,
             )
@@ -474,6 +481,7 @@ class HandoffWorkflow:
                     facts, opportunity.opportunity_id, owner, workflow.now() + due_after
                 ),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=CRM_RETRY,
                 task_queue=self._crm_queue,
             )
@@ -562,6 +570,7 @@ class HandoffWorkflow:
                 CrmActivities.record_funnel,
                 RecordFunnelInput(status.opportunity_id, fields),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=FUNNEL_RETRY,
                 task_queue=self._crm_queue,
             )
@@ -793,6 +802,7 @@ class HandoffWorkflow:
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -814,6 +824,7 @@ class HandoffWorkflow:
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -833,6 +844,7 @@ class HandoffWorkflow:
                 due,
             ),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -862,6 +874,7 @@ class HandoffWorkflow:
             CrmActivities.assign_owner,
             AssignOwnerInput(facts.handoff_key, facts.account_id, facts=facts),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -869,6 +882,7 @@ class HandoffWorkflow:
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, owner.owner_id),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -881,6 +895,7 @@ class HandoffWorkflow:
                 status.signal_at + timedelta(seconds=policy.task_due_after_s),
             ),
             start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
             retry_policy=CRM_RETRY,
             task_queue=self._crm_queue,
         )
@@ -912,6 +927,7 @@ class HandoffWorkflow:
                 CrmActivities.read_follow_up,
                 FollowUpInput(status.opportunity_id or "", status.task_id),
                 start_to_close_timeout=CRM_CALL_TIMEOUT,
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=CRM_RETRY,
                 task_queue=self._crm_queue,
             )

@@ -27,6 +27,9 @@ class UsageSyncInput:
     window_days: int | None = None
 
 
+PULL_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+
+
 @workflow.defn
 class UsageSyncWorkflow:
     @workflow.run
@@ -40,8 +43,9 @@ class UsageSyncWorkflow:
             UsageActivities.pull_usage,
             PullUsageInput(request.source, request.end_day, request.window_days, previous=last),
             start_to_close_timeout=timedelta(minutes=30),
-            # The pull heartbeats while it fans out; a dead worker is noticed within this.
-            heartbeat_timeout=timedelta(minutes=2),
+            # The pull heartbeats (every quarter of this) while it exports, rolls up and fans
+            # out; a dead worker's pull is retried within this.
+            heartbeat_timeout=PULL_HEARTBEAT_TIMEOUT,
         )
         workflow.logger.info(
             "sync.completed",
