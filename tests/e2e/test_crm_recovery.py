@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 RECOVERY_S = 30
 
 
-def write_config(tmp_path: Path, address: str, hubspot_url: str) -> Path:
+def write_config(tmp_path: Path, address: str, hubspot_url: str, source: str) -> Path:
     path = tmp_path / "handoff.toml"
     path.write_text(
         f"""
@@ -36,7 +36,7 @@ address = "{address}"
 task_queue = "recovery-{uuid.uuid4().hex[:8]}"
 [[sources]]
 kind = "file"
-name = "demo"
+name = "{source}"
 path = "usage"
 sync_interval = "1h"
 [crm]
@@ -59,7 +59,10 @@ async def test_a_crm_call_on_a_killed_worker_is_retried_within_seconds(
 ) -> None:
     client = dev_env.client
     monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
-    config_path = write_config(tmp_path, client.service_client.config.target_host, hubspot.url)
+    source = f"recovery-{uuid.uuid4().hex[:6]}"  # Schedule ids are namespace-wide
+    config_path = write_config(
+        tmp_path, client.service_client.config.target_host, hubspot.url, source
+    )
     config = load_config(config_path)
     build_crm(config, load_secrets(config)).ensure_properties()
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
@@ -105,6 +108,7 @@ async def test_a_crm_call_on_a_killed_worker_is_retried_within_seconds(
             if worker.poll() is None:
                 worker.kill()
                 worker.wait(timeout=10)
+        await client.get_schedule_handle(f"usage-sync/{source}").delete()
     print(f"\nthe deal landed {recovered_s:.1f} s after the kill")
     assert status is not None
     assert recovered_s <= RECOVERY_S, (recovered_s, tail(logs[1]))
