@@ -109,9 +109,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-async def post_hubspot(
+def hubspot_request(
     run: Pushing, deal_id: str, secret: str, age_ms: int = 0
-) -> tuple[int, bytes]:
+) -> tuple[str, bytes, dict[str, str]]:
     url = run.receiver.url + HUBSPOT_PATH
     body = (
         f'[{{"eventId": 1, "subscriptionType": "deal.propertyChange", "objectId": {deal_id},'
@@ -124,7 +124,13 @@ async def post_hubspot(
         hubspot_webhooks.SIGNATURE_HEADER: signature,
         hubspot_webhooks.TIMESTAMP_HEADER: timestamp,
     }
-    return await asyncio.to_thread(post, url, body, headers)
+    return url, body, headers
+
+
+async def post_hubspot(
+    run: Pushing, deal_id: str, secret: str, age_ms: int = 0
+) -> tuple[int, bytes]:
+    return await asyncio.to_thread(post, *hubspot_request(run, deal_id, secret, age_ms))
 
 
 def outbound_message(org_id: str, opportunity_id: str) -> bytes:
@@ -181,8 +187,13 @@ async def test_signed_hubspot_webhook_makes_the_handoff_read_the_crm_now(
     assert status == 401
     assert await stage_after(pushing, workflow_id, 2) == "assigned"
 
-    status, _ = await post_hubspot(pushing, opened.opportunity_id, CLIENT_SECRET)
+    status, _ = await post_hubspot(pushing, opened.opportunity_id, CLIENT_SECRET, age_ms=-120_000)
+    assert status == 401  # signed two minutes ahead: made to be replayed later
+    request = hubspot_request(pushing, opened.opportunity_id, CLIENT_SECRET)
+    status, _ = await asyncio.to_thread(post, *request)
     assert status == 204
+    status, _ = await asyncio.to_thread(post, *request)
+    assert status == 409  # the same signed request again: a replay, not processed twice
     won = await eventually(
         lambda: handoff_status(pushing.client, workflow_id),
         lambda s: s is not None and s.stage == "won",

@@ -104,3 +104,30 @@ def test_dtds_garbage_and_other_xml_are_refused(body: bytes) -> None:
     with pytest.raises(salesforce.MessageRejected) as refused:
         salesforce.parse(body)
     assert refused.value.status == 400
+
+
+def test_a_timestamp_ahead_beyond_the_skew_is_refused_and_within_it_taken() -> None:
+    body = b'[{"objectId": 42}]'
+    hubspot.verify(SECRET, "POST", URL, body, signed(body, NOW_MS + 20_000), NOW_MS)
+    with pytest.raises(hubspot.WebhookRejected, match="in the future") as refused:
+        hubspot.verify(SECRET, "POST", URL, body, signed(body, NOW_MS + 240_000), NOW_MS)
+    assert refused.value.status == 401
+
+
+def test_a_replay_within_the_window_is_refused_and_forgotten_after() -> None:
+    guard = hubspot.ReplayGuard()
+    headers = signed(b"[]")
+    guard.check(headers, NOW_MS)
+    with pytest.raises(hubspot.WebhookRejected, match="replay") as refused:
+        guard.check(headers, NOW_MS + 1_000)
+    assert refused.value.status == 409
+    guard.check(signed(b"[1]"), NOW_MS + 2_000)  # another request is no replay
+    guard.check(headers, NOW_MS + hubspot.MAX_AGE_MS + 1)  # verify refuses it as old by now
+
+
+def test_more_objects_than_hubspot_batches_are_refused() -> None:
+    body = ("[" + ",".join(f'{{"objectId": {n}}}' for n in range(101)) + "]").encode()
+    with pytest.raises(hubspot.WebhookRejected, match="101 objects") as refused:
+        hubspot.object_ids(body)
+    assert refused.value.status == 413
+    assert len(hubspot.object_ids(body.replace(b',{"objectId": 100}', b""))) == 100

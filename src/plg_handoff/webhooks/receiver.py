@@ -68,6 +68,7 @@ class WebhookReceiver(ServedEndpoint):
         self.loop = loop
         self.settings = settings
         self.hubspot_secret = hubspot_secret
+        self.replays = hubspot.ReplayGuard()
         self._serving = ServerThread("webhook-receiver")
 
     def start(self, host: str | None = None, port: int | None = None) -> str:
@@ -113,16 +114,14 @@ class _Handler(TrackedRequestHandler):
     def _hubspot(self, receiver: WebhookReceiver, body: bytes) -> None:
         base = receiver.settings.public_url or f"http://{self.headers.get('Host', '')}"
         headers = {k.lower(): v for k, v in self.headers.items()}
+        now_ms = int(time.time() * 1000)
         try:
             hubspot.verify(
-                receiver.hubspot_secret or "",
-                "POST",
-                base.rstrip("/") + self.path,
-                body,
-                headers,
-                int(time.time() * 1000),
-            )
+                receiver.hubspot_secret or "", "POST", base.rstrip("/") + self.path, body,
+                headers, now_ms,
+            )  # fmt: skip
             ids = hubspot.object_ids(body)
+            receiver.replays.check(headers, now_ms)
         except hubspot.WebhookRejected as exc:
             log.warning("webhooks.rejected", source="hubspot", status=exc.status, reason=str(exc))
             self._answer(exc.status, str(exc).encode())
