@@ -3,6 +3,7 @@ binaries, nothing downloaded), the HubSpot emulator over real HTTP, and a config
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from hypothesis import settings
 from temporalio.testing import WorkflowEnvironment
 
@@ -81,3 +83,17 @@ def make_config(tmp_path: Path, hubspot_url: str, **overrides: Any) -> Config:
     for key, value in overrides.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
     return parse_config(raw, base_dir=tmp_path)
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """For a test that configures logging for the process (a command, `configure_logging`):
+    the root handlers and level and structlog's defaults are put back after it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()

@@ -107,6 +107,17 @@ async def eventually(
         await asyncio.sleep(0.2)
 
 
+async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 50) -> list[T]:
+    """The awaitables, at most `limit` in flight (queries of many workflows at once)."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with semaphore:
+            return await call
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
 HISTORIES = Path(__file__).parent / "histories"
 
 

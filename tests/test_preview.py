@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from typer.testing import CliRunner
 
 from plg_handoff.cli import app
@@ -165,20 +163,6 @@ def write_toml(path: Path, source: dict[str, Any]) -> Path:
                 "rules": RULES}  # fmt: skip
     path.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in settings.items()), "utf-8")
     return path
-
-
-@pytest.fixture
-def logging_restored() -> Iterator[None]:
-    """The command configures logging for the process: put the root handlers and structlog's
-    defaults back for the tests after this one."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.reset_defaults()
 
 
 @pytest.mark.usefixtures("logging_restored")

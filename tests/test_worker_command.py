@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from temporalio.client import ScheduleDescription
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -59,6 +60,22 @@ def run_worker(config: Path, token: str | None = TOKEN) -> subprocess.Popen[str]
     )
 
 
+async def schedule_of_running_worker(
+    env: WorkflowEnvironment, process: subprocess.Popen[str], timeout_s: float
+) -> ScheduleDescription:
+    """The sync Schedule once the worker created it; the worker must stay up meanwhile."""
+    handle = env.client.get_schedule_handle("usage-sync/demo")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert process.poll() is None, process.communicate()[0]
+        try:
+            return await handle.describe()
+        except RPCError as exc:  # NOT_FOUND until the worker created it
+            if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_bad_setting_fails_at_start_naming_the_field(
     tmp_path: Path, hubspot: HubSpotEmulator
 ) -> None:
@@ -100,17 +117,7 @@ async def test_worker_creates_the_schedule_and_stops_on_sigterm(
 
     process = run_worker(config_path)
     try:
-        handle = dev_env.client.get_schedule_handle("usage-sync/demo")
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                description = await handle.describe()
-                break
-            except RPCError as exc:  # NOT_FOUND until the worker created it
-                if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        description = await schedule_of_running_worker(dev_env, process, timeout_s=30)
         assert description.schedule.spec.intervals[0].every.total_seconds() == 3600
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
@@ -141,17 +148,7 @@ async def test_the_worker_rides_out_crm_hiccups_at_start(
 
     process = run_worker(config_path)
     try:
-        handle = dev_env.client.get_schedule_handle("usage-sync/demo")
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[0]
-            try:
-                await handle.describe()
-                break
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        await schedule_of_running_worker(dev_env, process, timeout_s=60)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:

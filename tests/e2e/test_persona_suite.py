@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +31,7 @@ from plg_handoff.workflows.account import AccountWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncInput, UsageSyncWorkflow
 from tests.conftest import TOKEN, make_config
 from tests.personas.population import MAPPING, RULES, Population, build_population
-from tests.support import eventually
+from tests.support import eventually, gather_limited
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -68,16 +68,6 @@ def renamed(population: Population, prefix: str) -> tuple[dict[date, list[Any]],
         )
     profiles = [{**p, "$distinct_id": prefix + str(p["$distinct_id"])} for p in population.profiles]
     return by_day, profiles
-
-
-async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 40) -> list[T]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with semaphore:
-            return await call
-
-    return await asyncio.gather(*(one(c) for c in calls))
 
 
 async def evaluated_route(client: Client, account: str) -> str | None:
@@ -150,7 +140,9 @@ async def test_the_persona_population_end_to_end(
             accounts = sorted(expected)
 
             async def routes() -> list[str | None]:
-                return await gather_limited(evaluated_route(client, a) for a in accounts)
+                return await gather_limited(
+                    (evaluated_route(client, a) for a in accounts), limit=40
+                )
 
             decided = await eventually(routes, lambda r: None not in r, timeout_s=180)
             got = dict(zip(accounts, (r or "" for r in decided), strict=True))

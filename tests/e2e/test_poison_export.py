@@ -9,12 +9,10 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.activities.contracts import account_workflow_id
@@ -44,19 +42,10 @@ def line(n: int, account: str, when: datetime, **extra: object) -> bytes:
 
 
 @pytest.fixture
-def json_logs() -> Iterator[None]:
+def json_logs(logging_restored: None) -> None:
     """The worker's logging as a deployment configures it (structlog through the standard
-    library, INFO and up), so `caplog` sees every record; the root handlers and structlog's
-    defaults are put back after."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    library, INFO and up), so `caplog` sees every record; put back after the test."""
     configure_logging("INFO", "json")
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.reset_defaults()
 
 
 @pytest.mark.usefixtures("json_logs")

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -64,7 +64,7 @@ from plg_handoff.schedules import schedule_id
 from plg_handoff.worker import build_crm
 from plg_handoff.workflows.account import AccountWorkflow
 from tests.conftest import TOKEN
-from tests.support import activity_starts, eventually, usage_lines
+from tests.support import activity_starts, eventually, gather_limited, usage_lines
 
 pytestmark = pytest.mark.e2e
 T = TypeVar("T")
@@ -297,16 +297,6 @@ async def account_state(client: Client, account: str) -> AccountSummary:
         except RPCError:
             await asyncio.sleep(0.5)
     return await handle.query(AccountWorkflow.state)
-
-
-async def gather_limited(calls: Iterable[Awaitable[T]], limit: int = 50) -> list[T]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Awaitable[T]) -> T:
-        async with semaphore:
-            return await call
-
-    return await asyncio.gather(*(one(c) for c in calls))
 
 
 async def test_killed_worker_mid_pull_retry_ends_with_identical_rollups(

@@ -38,6 +38,7 @@ from pydantic import Field, field_validator, model_validator
 from plg_handoff.domain.domains import domain_of
 from plg_handoff.domain.rules import RuleModel
 from plg_handoff.domain.segments import money
+from plg_handoff.domain.triggers.feature import plural
 from plg_handoff.domain.triggers.registry import FiredTrigger
 from plg_handoff.domain.view import AccountView
 
@@ -304,7 +305,7 @@ def hold_without_return(
             counted.append(trigger)  # fresh: no time to return yet
         elif returns:
             line = (
-                f"Back on {_plural(len(returns), 'day')} since {since.isoformat()}"
+                f"Back on {plural(len(returns), 'day')} since {since.isoformat()}"
                 f" (last {returns[-1].isoformat()})"
             )
             counted.append(replace(trigger, evidence=[*trigger.evidence, line]))
@@ -313,7 +314,7 @@ def hold_without_return(
     if not held:
         return counted, None
     names = "; ".join(
-        f"{t.trigger} (from {t.fired_on}, {_plural(quiet, 'day')} ago)" for t, quiet in held
+        f"{t.trigger} (from {t.fired_on}, {plural(quiet, 'day')} ago)" for t, quiet in held
     )
     reason = f"no return visit since the evidence of {names}: one burst is not a buyer"
     figures = {f"{t.trigger}_days_quiet": float(quiet) for t, quiet in held}
@@ -326,10 +327,6 @@ def _day(text: str, default: date) -> date:
         return min(date.fromisoformat(text), default)
     except ValueError:
         return default
-
-
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --- the filters ------------------------------------------------------------------------------
