@@ -123,7 +123,12 @@ async def test_newer_evidence_keeps_what_the_rep_changed_on_the_deal(
             ).raise_for_status()
         restored = await eventually(
             lambda: handoff_status(client, f"handoff/{ACCOUNT}/1"),
-            lambda s: s is not None and s.opportunity_id not in (None, before.opportunity_id),
+            # the deal comes back first, its new task after: wait for both
+            lambda s: (
+                s is not None
+                and s.opportunity_id not in (None, before.opportunity_id)
+                and s.task_id not in (None, before.task_id)
+            ),
         )
         assert restored is not None and restored.stage == "assigned"
         [again] = hubspot.objects("deals")
