@@ -176,6 +176,14 @@ class MixpanelSourceConfig(_UsageSourceConfig):
     data_group_id: str | None = Field(None, description="Engage group id for account traits.")
     events: tuple[str, ...] = Field((), description="Export only these events (all if empty).")
     where: str | None = Field(None, description="Mixpanel `where` expression for the export.")
+    exports_per_hour: int = Field(
+        60,
+        ge=1,
+        le=60,
+        description="Export queries a pull may spend per hour (Mixpanel allows 60 a project); "
+        "lower to leave room for other tools reading the same project. Every worker counts "
+        "against the one budget.",
+    )
     timeout: Duration = timedelta(minutes=5)
 
 

@@ -173,7 +173,7 @@ def build_worker(client: Client, config: Config, secrets: Secrets, crm: CrmConne
     for source in config.sources:  # an unknown or broken connector fails here, not per cycle
         load("source", source.kind)
     compile_workflow_code_once()
-    usage = UsageActivities(config, secrets, client)
+    usage = UsageActivities(config, secrets, client, share_budgets=True)
     writeback = WritebackActivities(build_segment_writeback(config, secrets))
     evaluate = EvaluateActivities(config, build_calibration(client, config))
     notifier = build_notifier(client, config, secrets)

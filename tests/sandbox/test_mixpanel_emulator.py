@@ -269,7 +269,9 @@ def test_export_saves_each_run_as_it_arrives_gzip_kept(
     files = source(mixpanel).export(days, tmp_path)
 
     assert [f.name for f in files] == ["export-2025-03-10..2025-03-12.jsonl.gz"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [files[0].name]
+    saved = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".done"))
+    assert [name for name in saved if (tmp_path / name).stat().st_size] == [files[0].name]
+    assert all((tmp_path / (name + ".done")).exists() for name in saved)  # each one complete
     raw = files[0].read_bytes()
     assert raw[:2] == b"\x1f\x8b"
     lines = gzip.decompress(raw).decode().splitlines()
@@ -358,6 +360,32 @@ def blocked_after(lines: int, release: threading.Event) -> EventSource:
     return events
 
 
+def test_a_retried_export_reads_the_whole_download_an_earlier_attempt_left(
+    mixpanel: MixpanelEmulator, tmp_path: Path
+) -> None:
+    first = source(mixpanel).export(DAYS, tmp_path)
+    assert len(mixpanel.calls) == 1
+
+    again = source(mixpanel).export(DAYS, tmp_path)  # the retry, in the same directory
+
+    assert again == first
+    assert len(mixpanel.calls) == 1  # no query spent on what is already on disk
+
+
+def test_a_damaged_or_different_download_is_fetched_again(
+    mixpanel: MixpanelEmulator, tmp_path: Path
+) -> None:
+    [saved] = source(mixpanel).export(DAYS, tmp_path)
+    whole = saved.read_bytes()
+    saved.write_bytes(whole[: len(whole) // 2])  # torn by a crash before the disk had it all
+
+    assert source(mixpanel).export(DAYS, tmp_path) == [saved]
+    assert saved.read_bytes() == whole
+    assert len(mixpanel.calls) == 2
+    source(mixpanel, where='properties["plan"] == "team"').export(DAYS, tmp_path)
+    assert len(mixpanel.calls) == 3  # another query's answer is not this one's
+
+
 def test_a_200k_export_is_saved_whole_through_export(tmp_path: Path) -> None:
     with emulator(events=many_lines(200_000)) as mp:
         [saved] = source(mp).export([DAY0], tmp_path)
@@ -375,10 +403,11 @@ def test_export_writes_to_disk_while_the_body_still_streams(tmp_path: Path) -> N
         worker = threading.Thread(target=lambda: done.append(source(mp).export(DAYS, tmp_path)))
         worker.start()
         target = tmp_path / "export-2025-03-10..2025-03-12.jsonl.gz"
+        part = target.with_name(target.name + ".part")  # renamed once the body is whole
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not (target.exists() and target.stat().st_size):
+        while time.monotonic() < deadline and not (part.exists() and part.stat().st_size):
             time.sleep(0.01)
-        written_while_blocked = target.stat().st_size
+        written_while_blocked = part.stat().st_size
         still_running = worker.is_alive()
         release.set()
         worker.join(timeout=10)

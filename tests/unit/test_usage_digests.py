@@ -224,7 +224,9 @@ def test_traits_are_read_only_for_accounts_whose_usage_changed(
 
     def pull(previous: Digests | None) -> tuple[_Pulled, Digests, list[str]]:
         emulator.calls.clear()
-        result = activities._read_and_roll_up(source, days, progress, previous, None)
+        workdir = tmp_path / "work"
+        workdir.mkdir(exist_ok=True)
+        result = activities._read_and_roll_up(source, workdir, days, progress, previous, None)
         digests = _current_digests(result, previous, days)
         return result, digests, _changed_accounts(result, previous)
 

@@ -1,5 +1,6 @@
-"""Raw usage on disk (issue 15, defect 6): a pull killed mid-way leaves its raw export in its
-work directory; the next start or pull removes it, never one a live process is using."""
+"""Raw usage on disk (issue 15, defects 4 and 6): a pull killed mid-way leaves its raw export in
+its work directory; the next start or pull removes it, never one a live process is using, and
+keeps a finished download for the pull's retry only as long as a retry may come."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import sys
 import time
 from pathlib import Path
 
-from plg_handoff.activities.workdirs import QUARANTINE_DAYS, remove_orphans, work_directory
+import pytest
+
+from plg_handoff.activities.workdirs import (
+    QUARANTINE_DAYS,
+    RESUME_HOURS,
+    remove_orphans,
+    work_directory,
+)
+from plg_handoff.connectors.downloads import completed, save
+from plg_handoff.connectors.errors import InvalidInput, TransientError
 
 HOLD = """
 import sys, time
@@ -67,3 +77,45 @@ def test_quarantined_lines_are_kept_for_their_retention(tmp_path: Path) -> None:
     remove_orphans(tmp_path)
     assert not old.exists()
     assert recent.exists()
+
+
+EXPORT = "export-2026-05-01..2026-05-02.jsonl.gz"
+
+
+def completed_download(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / EXPORT
+    save(path, [b"\x1f\x8b raw export with jo@acme.io"], request="q1")
+    return path
+
+
+def test_a_killed_pulls_finished_download_waits_for_its_retry_then_goes(tmp_path: Path) -> None:
+    left = tmp_path / "work" / "demo-pullkey"
+    export = completed_download(left)
+    (left / "export-2026-05-03..2026-05-03.jsonl.part").write_bytes(b"half")  # cut short
+    (left / "duckdb_spill.tmp").write_bytes(b"spill")
+
+    assert remove_orphans(tmp_path) == 0
+    assert sorted(p.name for p in left.iterdir()) == sorted([export.name, export.name + ".done"])
+    later = time.time() + RESUME_HOURS * 3600 + 60
+    assert remove_orphans(tmp_path, now=later) == 1  # no retry came: raw data does not stay
+    assert not left.exists()
+
+
+def test_a_pull_resumes_in_its_own_directory_and_leaves_nothing_when_done(tmp_path: Path) -> None:
+    with pytest.raises(TransientError), work_directory(tmp_path, "demo-", "key1") as first:
+        completed_download(first)
+        raise TransientError("mixpanel", "503 while reading profiles")
+    assert completed(first / EXPORT, "q1")  # kept for a retry
+
+    with work_directory(tmp_path, "demo-", "key1") as again:
+        assert again == first
+        assert completed(again / EXPORT, "q1")
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_definite_failure_keeps_no_raw_data(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput), work_directory(tmp_path, "demo-", "key2") as directory:
+        completed_download(directory)
+        raise InvalidInput("mixpanel", "invalid where expression")
+    assert list((tmp_path / "work").iterdir()) == []

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
@@ -31,8 +34,11 @@ from plg_handoff.activities.contracts import (
 )
 from plg_handoff.activities.mapping_check import pull_warnings
 from plg_handoff.activities.pull_days import PullDays, plan_days
-from plg_handoff.activities.usage_read import exported, read_traits
+from plg_handoff.activities.query_budget import SharedBudgets
+from plg_handoff.activities.usage_read import export_into, read_traits
+from plg_handoff.activities.workdirs import remove_orphans, work_directory
 from plg_handoff.config import Config, Secrets, SourceConfig
+from plg_handoff.connectors.budgets import budgets_from
 from plg_handoff.connectors.quarantine import write_quarantine
 from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import get_logger
@@ -95,11 +101,15 @@ class UsageActivities:
         secrets: Secrets,
         client: Client,
         *,
+        share_budgets: bool = False,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
+        """`share_budgets`: vendors' per-project query budgets are kept by a durable entity
+        every worker asks (the worker's setting), instead of in this process."""
         self._config = config
         self._secrets = secrets
         self._client = client
+        self._share_budgets = share_budgets
         self._today = today
 
     @activity.defn(name="pull_usage")
@@ -108,21 +118,27 @@ class UsageActivities:
         plan = self._plan(request, source)
         progress = PullProgress([d.isoformat() for d in plan.pulled])
         previous = await asyncio.to_thread(self._previous_digests, request, source, plan)
-        profiles_total = request.previous.profiles_total if request.previous else None
-        keepalive = asyncio.create_task(_keep_heartbeating(progress))
-        try:
-            pulled = await asyncio.to_thread(
-                self._read_and_roll_up, source, plan.pulled, progress, previous, profiles_total
-            )
-        finally:
-            keepalive.cancel()
-        result = pulled.result
-        result.complete_days = plan.complete
-        digests = _current_digests(pulled, previous, plan.horizon)
-        result.digest_file = await asyncio.to_thread(self._digest_store(source).save, digests)
-        changed = _changed_accounts(pulled, previous)
-        result.accounts_unchanged = len(pulled.rollups) - len(changed)
-        result.accounts_signalled = await self._fan_out(pulled, changed)
+        since = request.previous.profiles_total if request.previous else None
+        data_dir = self._config.data_dir
+        await asyncio.to_thread(remove_orphans, data_dir)  # a killed pull's export, if stale
+        # The export stays until the whole pull is done: a retry after a failure or a kill
+        # anywhere (roll-up, traits, fan-out) reads it again instead of downloading it again.
+        with work_directory(data_dir, f"{source.name}-", _resume_key()) as workdir:
+            keepalive = asyncio.create_task(_keep_heartbeating(progress))
+            try:
+                with self._budgets():
+                    pulled = await asyncio.to_thread(
+                        self._read_and_roll_up,
+                        source,
+                        workdir,
+                        plan.pulled,
+                        progress,
+                        previous,
+                        since,
+                    )
+            finally:
+                keepalive.cancel()
+            result = await self._save_and_signal(pulled, source, plan, previous)
         log.info(
             "usage.pulled",
             source=source.name,
@@ -142,6 +158,25 @@ class UsageActivities:
                 "usage.mapping_unmatched", source=source.name, settings=result.mapping_warnings
             )
         return result
+
+    async def _save_and_signal(
+        self, pulled: _Pulled, source: SourceConfig, plan: PullDays, previous: Digests | None
+    ) -> PullUsageResult:
+        """Keeps the accounts' digests for the next pull and signals those that changed."""
+        result = pulled.result
+        result.complete_days = plan.complete
+        digests = _current_digests(pulled, previous, plan.horizon)
+        result.digest_file = await asyncio.to_thread(self._digest_store(source).save, digests)
+        changed = _changed_accounts(pulled, previous)
+        result.accounts_unchanged = len(pulled.rollups) - len(changed)
+        result.accounts_signalled = await self._fan_out(pulled, changed)
+        return result
+
+    def _budgets(self) -> AbstractContextManager[None]:
+        if not self._share_budgets:
+            return nullcontext()
+        loop = asyncio.get_running_loop()
+        return budgets_from(SharedBudgets(self._client, self._config.temporal.task_queue, loop))
 
     def _plan(self, request: PullUsageInput, source: SourceConfig) -> PullDays:
         """A scheduled pull skips the days its predecessor pulled completely; a manual one, or
@@ -173,16 +208,17 @@ class UsageActivities:
     def _read_and_roll_up(
         self,
         source_config: SourceConfig,
+        workdir: Path,
         days: list[date],
         progress: PullProgress,
         previous: Digests | None,
         profiles_total: int | None,
     ) -> _Pulled:
         wanted = progress.days
-        with exported(source_config, self._secrets, days, self._config.data_dir) as export:
-            progress.files_exported = len(export.files)
-            ingested = export.roll_up(wanted)
-            source = export.source
+        export = export_into(source_config, self._secrets, days, workdir)
+        progress.files_exported = len(export.files)
+        ingested = export.roll_up(wanted)
+        source = export.source
         usage_changed = {
             account
             for account, rollups in ingested.rollups.items()
@@ -239,6 +275,13 @@ class UsageActivities:
                 [SearchAttributePair(sa.ACCOUNT_ID, account_id)]
             ),
         )
+
+
+def _resume_key() -> str:
+    """The same for every attempt of this activity, and only for them."""
+    info = activity.info()
+    parts = (info.workflow_namespace, info.workflow_id, info.workflow_run_id, info.activity_id)
+    return hashlib.sha256("\0".join(p or "" for p in parts).encode()).hexdigest()[:20]
 
 
 @dataclass

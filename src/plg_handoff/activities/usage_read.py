@@ -48,13 +48,20 @@ class Export:
 def exported(
     config: SourceConfig, secrets: Secrets, days: Sequence[date], data_dir: Path
 ) -> Iterator[Export]:
-    """Exports the days from the source into a work directory under `data_dir/work`, removed
-    when the context ends (`workdirs.py`)."""
-    source: UsageSource = load("source", config.kind)(config, secrets)
+    """Exports the days from the source into a fresh work directory under `data_dir/work`,
+    removed when the context ends (`workdirs.py`)."""
     remove_orphans(data_dir)  # a killed pull's raw export goes before this one is made
     with work_directory(data_dir, f"{config.name}-") as tmp:
-        files = source.export(list(days), tmp)
-        yield Export(config, source, files, tmp)
+        yield export_into(config, secrets, days, tmp)
+
+
+def export_into(
+    config: SourceConfig, secrets: Secrets, days: Sequence[date], workdir: Path
+) -> Export:
+    """Exports the days from the source into `workdir` (which may hold the complete downloads
+    of an earlier attempt: the source reads those instead of asking again)."""
+    source: UsageSource = load("source", config.kind)(config, secrets)
+    return Export(config, source, source.export(list(days), workdir), workdir)
 
 
 def read_traits(source: UsageSource, accounts: list[str], profiles_total: int | None) -> TraitsRead:

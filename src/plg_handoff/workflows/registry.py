@@ -5,6 +5,7 @@ from plg_handoff.workflows.digest import DigestWorkflow
 from plg_handoff.workflows.handoff import HandoffWorkflow
 from plg_handoff.workflows.notification_ledger import NotificationLedgerWorkflow
 from plg_handoff.workflows.owner_pool import OwnerPoolWorkflow
+from plg_handoff.workflows.query_budget import QueryBudgetWorkflow
 from plg_handoff.workflows.usage_sync import UsageSyncWorkflow
 
 ALL_WORKFLOWS = (
@@ -14,4 +15,5 @@ ALL_WORKFLOWS = (
     OwnerPoolWorkflow,
     NotificationLedgerWorkflow,
     DigestWorkflow,
+    QueryBudgetWorkflow,
 )

@@ -23,10 +23,12 @@ from typing import Any, Literal, NamedTuple
 import requests
 import urllib3
 
+from plg_handoff.connectors import downloads
+from plg_handoff.connectors.budgets import QueryBudget
 from plg_handoff.connectors.errors import RateLimited, TransientError
 
 from .errors import VENDOR, error_from_response, transport_error
-from .limits import Pacer, shared_pacer
+from .limits import PER_HOUR, budget
 from .stream import CHUNK_BYTES, TruncatedStream, gunzip, split_lines
 
 Region = Literal["us", "eu", "in"]
@@ -114,8 +116,9 @@ class MixpanelClient:
         timeout_s: float = 300.0,
         connect_timeout_s: float = 10.0,
         session: requests.Session | None = None,
-        export_pacer: Pacer | None = None,
-        query_pacer: Pacer | None = None,
+        export_pacer: QueryBudget | None = None,
+        query_pacer: QueryBudget | None = None,
+        exports_per_hour: int = PER_HOUR,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoints = endpoints(region, base_url)
@@ -123,12 +126,10 @@ class MixpanelClient:
         self._credentials = credentials
         self._timeout = (connect_timeout_s, timeout_s)
         self._session = session
-        self._export_pacer = export_pacer or shared_pacer(
-            f"export:{self.endpoints.export}:{project_id}"
+        self._export_pacer = export_pacer or budget(
+            f"export:{self.endpoints.export}:{project_id}", per_hour=exports_per_hour
         )
-        self._query_pacer = query_pacer or shared_pacer(
-            f"query:{self.endpoints.engage}:{project_id}"
-        )
+        self._query_pacer = query_pacer or budget(f"query:{self.endpoints.engage}:{project_id}")
         self._sleep = sleep
 
     def export(
@@ -163,24 +164,27 @@ class MixpanelClient:
         """The export body written to `directory` as it arrives, not decoded:
         `export-<from>..<to>.jsonl.gz` when Mixpanel gzipped it, else `.jsonl`; None when the
         export is empty. A transfer cut short raises `TransientError` and leaves no file (a
-        gzip body is not decoded here, so its integrity is left to the reader)."""
+        gzip body is not decoded here, so its integrity is left to the reader).
+
+        A complete download of the same query already in `directory` (an earlier attempt of
+        the same pull saved it, `connectors/downloads.py`) is used as it is: no query spent."""
+        stem = f"export-{from_date.isoformat()}..{to_date.isoformat()}"
+        request = downloads.request_digest(
+            self.endpoints.export, self._project_id, from_date, to_date, list(events), where
+        )
+        for suffix in (".jsonl.gz", ".jsonl"):
+            done = directory / (stem + suffix)
+            if downloads.completed(done, request):
+                return done if done.stat().st_size > 0 else None
         with self._export_response(from_date, to_date, events, where) as response:
             suffix = ".jsonl.gz" if _content_encoding(response) == "gzip" else ".jsonl"
-            name = f"export-{from_date.isoformat()}..{to_date.isoformat()}{suffix}"
-            path = directory / name
-            size = 0
+            path = directory / (stem + suffix)
+            chunks = response.raw.stream(CHUNK_BYTES, decode_content=False)
             try:
-                with path.open("wb") as out:
-                    for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
-                        out.write(chunk)
-                        size += len(chunk)
+                size = downloads.save(path, chunks, request)
             except STREAM_ERRORS as exc:
-                path.unlink(missing_ok=True)
                 raise transport_error(exc) from exc
-        if size == 0:
-            path.unlink()
-            return None
-        return path
+        return path if size > 0 else None
 
     @contextlib.contextmanager
     def _export_response(
@@ -290,7 +294,7 @@ class MixpanelClient:
         session: requests.Session,
         method: str,
         url: str,
-        pacer: Pacer,
+        pacer: QueryBudget,
         params: Mapping[str, str],
         *,
         data: Mapping[str, str] | None = None,

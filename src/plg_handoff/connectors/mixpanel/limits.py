@@ -3,8 +3,9 @@
 The Export API allows 3 queries per second and 60 per hour; the Query API (Engage) 60 per hour.
 The per-second limit is kept by waiting; the hourly one is not worth blocking a worker thread
 for, so the pacer raises `RateLimited` with the time until a query is free again, and Temporal's
-retry policy waits instead. The budget is per process: several workers share Mixpanel's one
-budget per project, and its 429 answer stays the final word."""
+retry policy waits instead. `budget` returns the pacer of this process, or, inside the worker's
+pulls, the budget every worker shares (`connectors/budgets.py`); Mixpanel's 429 answer stays
+the final word."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from plg_handoff.connectors.budgets import BudgetLimits, QueryBudget, shared_factory
 from plg_handoff.connectors.errors import RateLimited
 
 from .errors import VENDOR
@@ -90,3 +92,12 @@ def shared_pacer(key: str, per_second: int = PER_SECOND, per_hour: int = PER_HOU
         if pacer is None:
             pacer = _shared[key] = Pacer(per_second, per_hour)
         return pacer
+
+
+def budget(key: str, per_second: int = PER_SECOND, per_hour: int = PER_HOUR) -> QueryBudget:
+    """The budget shared by every worker when the caller runs inside `budgets_from`, else the
+    process's own pacer."""
+    factory = shared_factory()
+    if factory is None:
+        return shared_pacer(key, per_second, per_hour)
+    return factory(BudgetLimits(VENDOR, f"mixpanel-{key}", per_second, per_hour))

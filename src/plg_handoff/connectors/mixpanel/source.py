@@ -86,6 +86,7 @@ class MixpanelUsageSource:
                 region=config.region,
                 base_url=str(config.base_url) if config.base_url else None,
                 timeout_s=config.timeout.total_seconds(),
+                exports_per_hour=config.exports_per_hour,
             )
         self._client = client
 
