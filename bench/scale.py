@@ -463,7 +463,16 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)  # a TOML basic string for the paths and URLs written here
 
 
-def write_config(path: Path, data_dir: Path, temporal: str, mixpanel: str, hubspot: str) -> None:
+def write_config(
+    path: Path,
+    data_dir: Path,
+    temporal: str,
+    mixpanel: str,
+    hubspot: str,
+    *,
+    crm_timeout_s: float | None = None,
+) -> None:
+    crm_timeout = f'timeout = "{crm_timeout_s:g}s"\n' if crm_timeout_s is not None else ""
     path.write_text(
         f"""data_dir = {_toml_string(str(data_dir))}
 
@@ -483,7 +492,7 @@ sync_interval = "24h"
 [crm]
 kind = "hubspot"
 base_url = {_toml_string(hubspot)}
-
+{crm_timeout}
 [log]
 level = "info"
 format = "json"

@@ -16,9 +16,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.config import load_config, load_secrets
+from plg_handoff.devserver import DevServer
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.worker import build_crm
 from tests.conftest import TOKEN
+from tests.support import free_port
 
 HANDOFF = Path(sys.executable).parent / "handoff"
 
@@ -171,3 +173,32 @@ def test_a_wrong_crm_token_ends_the_start_at_once(tmp_path: Path, hubspot: HubSp
     assert process.returncode != 0
     assert "worker.startup_retry" not in output
     assert time.monotonic() - started < 20
+
+
+async def test_a_worker_started_before_temporal_waits_for_it(
+    tmp_path: Path, hubspot: HubSpotEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that starts while the server restarts (or before it, in a compose file)
+    connects once the server is up, each wait logged, instead of exiting."""
+    monkeypatch.setenv("HANDOFF_HUBSPOT_ACCESS_TOKEN", TOKEN)
+    server = DevServer(tmp_path / "temporal", port=free_port(), ui_port=free_port())
+    config_path = write_config(tmp_path, server.address, hubspot.url)
+    config = load_config(config_path)
+    build_crm(config, load_secrets(config)).ensure_properties()
+
+    process = run_worker(config_path)
+    try:
+        time.sleep(2.5)  # the worker's first attempts meet no server
+        assert process.poll() is None
+        client = await server.start()
+        env = WorkflowEnvironment.from_client(client)
+        await schedule_of_running_worker(env, process, timeout_s=60)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        server.stop()
+    assert process.returncode == 0, output
+    assert '"check": "temporal ' in output and "worker.startup_retry" in output, output
+    assert "worker.started" in output

@@ -67,7 +67,7 @@ async def _worker(path: Path) -> None:
     from plg_handoff.activities.crm_queue import crm_activities_per_second, crm_task_queue
     from plg_handoff.activities.workdirs import remove_orphans
     from plg_handoff.schedules import ensure_schedules
-    from plg_handoff.startup import startup_call
+    from plg_handoff.startup import startup_call, startup_connect
     from plg_handoff.webhooks.receiver import build_receiver
     from plg_handoff.worker import build_crm, build_worker, connect
 
@@ -85,7 +85,7 @@ async def _worker(path: Path) -> None:
         )
     # Loaded now, and reloaded in the background from then on: no handoff waits for them.
     await startup_call(crm.list_owners, "crm.owners")
-    client = await connect(config, secrets)
+    client = await startup_connect(lambda: connect(config, secrets), config.temporal.address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,12 +3,15 @@ posts the weekly digest of tier-3 handoffs when notifications are on."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleDescription,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -47,7 +50,10 @@ def _schedule(config: Config, source: SourceConfig) -> Schedule:
 
 
 async def ensure_schedules(client: Client, config: Config) -> list[str]:
-    """Creates the missing schedules (running them once now) and updates the others."""
+    """Creates the missing schedules (running them once now) and updates the others, running
+    one now only when its interval changed or it has not run within an interval. A worker
+    that merely restarts triggers nothing: the Schedule runs whether workers are up or not,
+    and every extra run spends the source's query budget (Mixpanel: 60 exports an hour)."""
     ids = []
     for source in config.sources:
         schedule = _schedule(config, source)
@@ -55,17 +61,31 @@ async def ensure_schedules(client: Client, config: Config) -> list[str]:
         try:
             await client.create_schedule(sid, schedule, trigger_immediately=True)
         except ScheduleAlreadyRunningError:
+            run_now = False
 
-            def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+            def replace(current: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                nonlocal run_now
+                run_now = _run_now(current.description, new)
                 return ScheduleUpdate(schedule=new)
 
             handle = client.get_schedule_handle(sid)
             await handle.update(replace)
-            await handle.trigger()
+            if run_now:
+                await handle.trigger()
         ids.append(sid)
     if await ensure_digest_schedule(client, config):
         ids.append(DIGEST_SCHEDULE)
     return ids
+
+
+def _run_now(current: ScheduleDescription, new: Schedule) -> bool:
+    """Whether a worker's start should run the sync now: its interval changed, or no run
+    started within the last interval (a paused or long-broken Schedule)."""
+    if current.schedule.spec.intervals != new.spec.intervals:
+        return True
+    every = max((i.every for i in new.spec.intervals), default=timedelta(0))
+    starts = [action.started_at for action in current.info.recent_actions]
+    return not starts or datetime.now(UTC) - max(starts) > every
 
 
 def digest_schedule(config: Config) -> Schedule:

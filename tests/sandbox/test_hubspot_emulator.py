@@ -533,6 +533,24 @@ def test_random_failures_hit_the_planned_fraction_repeatably(
     assert set(outcomes()) == {200}
 
 
+def test_a_lost_answer_comes_after_the_write_is_done(
+    no_retry_client: HubSpot, emulator: HubSpotEmulator
+) -> None:
+    status, _ = raw(emulator, "POST", "/_sandbox/faults", b'{"lose_answers_randomly": 1.0}')
+    assert status == 200
+    assert emulator.faults.describe()["lostAnswerRate"] == 1.0
+
+    with pytest.raises(ApiException) as lost:
+        create_deal(no_retry_client, dealname="Written, answer lost")
+    no_retry_client.crm.deals.basic_api.get_page()  # reads are answered
+
+    assert lost.value.status == 504
+    assert [d["properties"]["dealname"] for d in emulator.objects("deals")] == [
+        "Written, answer lost"
+    ]
+    assert emulator.faults.lost == 1
+
+
 def test_engagements_need_hs_timestamp(client: HubSpot) -> None:
     with pytest.raises(Exception) as refused:
         client.crm.objects.tasks.basic_api.create(

@@ -16,7 +16,8 @@ from .store import CrmStore
 def apply_faults(faults: FaultPlan, body: Mapping[str, Any]) -> None:
     """Body keys: clear, rate_limit_next (+retry_after_s), fail_next (+status),
     slow_next (+seconds), reject_property ({object_type, property_name, message} or a list),
-    reject_record ({object_type, id, message} or a list), fail_randomly (a rate, +seed)."""
+    reject_record ({object_type, id, message} or a list), fail_randomly (a rate, +seed),
+    lose_answers_randomly (a rate of successful writes answered 504, +seed)."""
     try:
         if body.get("clear"):
             faults.clear()
@@ -26,6 +27,10 @@ def apply_faults(faults: FaultPlan, body: Mapping[str, Any]) -> None:
             faults.fail_next(int(body["fail_next"]), int(body.get("status", 500)))
         if "fail_randomly" in body:
             faults.fail_randomly(float(body["fail_randomly"]), seed=int(body.get("seed", 0)))
+        if "lose_answers_randomly" in body:
+            faults.lose_answers_randomly(
+                float(body["lose_answers_randomly"]), seed=int(body.get("seed", 0))
+            )
         if "slow_next" in body:
             faults.slow_next(int(body["slow_next"]), float(body.get("seconds", 1)))
         rejections = body.get("reject_property") or []

@@ -39,7 +39,10 @@ class FaultPlan:
         self._random_rate = 0.0
         self._random_statuses: tuple[int, ...] = ()
         self._rng = random.Random(0)
+        self._lost_rate = 0.0
+        self._lost_rng = random.Random(0)
         self.injected = 0  # failures answered so far, planned or random
+        self.lost = 0  # writes done whose answer was lost
 
     def rate_limit_next(self, n: int, retry_after_s: int = 1) -> None:
         _check_count(n)
@@ -75,6 +78,21 @@ class FaultPlan:
             self._random_rate, self._random_statuses = rate, tuple(statuses)
             self._rng = random.Random(seed)
 
+    def lose_answers_randomly(self, rate: float, seed: int = 0) -> None:
+        """Answer this fraction of the writes that succeeded with a 504 instead: the write is
+        done, the caller cannot know it (a gateway timing out on a committed request)."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be between 0 and 1, got {rate}")
+        with self._lock:
+            self._lost_rate = rate
+            self._lost_rng = random.Random(seed)
+
+    def take_lost_answer(self) -> bool:
+        with self._lock:
+            lost = self._lost_rate > 0 and self._lost_rng.random() < self._lost_rate
+            self.lost += lost
+            return lost
+
     def reject_record(self, object_type: str, record_id: str, message: str) -> None:
         """Batch writes to this record (by the id the input names: the record id, or the
         idProperty value of an upsert) fail alone, as a per-record error of a 207."""
@@ -88,6 +106,7 @@ class FaultPlan:
             self._rejections.clear()
             self._record_rejections.clear()
             self._random_rate, self._random_statuses = 0.0, ()
+            self._lost_rate = 0.0
 
     def take_delay(self) -> float:
         with self._lock:
@@ -118,6 +137,7 @@ class FaultPlan:
                 "pendingFailures": [failure.status for failure in self._failures],
                 "pendingSlowRequests": len(self._slow),
                 "randomFailureRate": self._random_rate,
+                "lostAnswerRate": self._lost_rate,
                 "rejectedProperties": [
                     {"objectType": object_type, "property": name, "message": message}
                     for (object_type, name), message in self._rejections.items()

@@ -98,6 +98,9 @@ class Gateway:
             return self._refused(refusal, decision)
         response = self._dispatch(method, path, query, raw_body)
         response.headers.update(self._limiter.headers(decision))
+        writes = method != "GET" and not is_search(method, path)
+        if writes and response.status < 300 and self._faults.take_lost_answer():
+            return self._injected(InjectedFailure(504))
         return response
 
     def _refused(self, refusal: ApiError, decision: RateDecision) -> Response:
