@@ -75,8 +75,8 @@ from bench.scale import (
     write_config,
 )
 from plg_handoff import search_attributes as sa
+from plg_handoff.activities.usage import PullUsageResult
 from plg_handoff.sandbox.mixpanel.emulator import MixpanelEmulator
-from plg_handoff.workflows.usage_sync import UsageSyncWorkflow
 
 POLL_S = 1.0
 QUIET_S = 4.0  # the CRM answers nothing new for this long: the run is settled
@@ -264,8 +264,8 @@ async def _ready(
     syncs = await _list(client, 'WorkflowType="UsageSyncWorkflow" AND ExecutionStatus="Completed"')
     if not syncs:
         return False
-    handle = client.get_workflow_handle_for(
-        UsageSyncWorkflow.run, syncs[0].id, run_id=syncs[0].run_id
+    handle = client.get_workflow_handle(
+        syncs[0].id, run_id=syncs[0].run_id, result_type=PullUsageResult
     )
     result = await handle.result()
     outcome.quarantined = dict(result.quarantined)

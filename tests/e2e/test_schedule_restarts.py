@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, ScheduleHandle
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleHandle
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.schedules import ensure_schedules, schedule_id
@@ -32,7 +32,8 @@ async def actions_settle(
             await asyncio.sleep(0.5)
             info = (await handle.describe()).info
             for running in info.running_actions:
-                await client.get_workflow_handle(running.workflow_id).terminate("test")
+                if isinstance(running, ScheduleActionExecutionStartWorkflow):
+                    await client.get_workflow_handle(running.workflow_id).terminate("test")
             return info.num_actions
         await asyncio.sleep(0.1)
 
