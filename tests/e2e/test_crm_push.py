@@ -73,14 +73,10 @@ async def pushing(
     crm = build_crm(config, secrets)
     crm.ensure_properties()
     receiver = WebhookReceiver(
-        dev_env.client,
-        asyncio.get_running_loop(),
-        config.webhooks,
-        secrets.hubspot_client_secret.get_secret_value(),
+        dev_env.client, config.webhooks, secrets.hubspot_client_secret.get_secret_value()
     )
-    async with build_worker(dev_env.client, config, secrets, crm):
-        with receiver:
-            yield Pushing(dev_env.client, config, hubspot, receiver)
+    async with build_worker(dev_env.client, config, secrets, crm), receiver:
+        yield Pushing(dev_env.client, config, hubspot, receiver)
 
 
 async def open_handoff(run: Pushing, account_id: str) -> HandoffStatus:
