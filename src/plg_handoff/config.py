@@ -485,7 +485,7 @@ class WebhookSettings(_Section):
         100, ge=1, le=10_000, description="Requests beyond this many connections get 503."
     )
     backlog: int = Field(
-        128, ge=1, le=65_535, description="Connections the kernel queues before they are served."
+        1024, ge=1, le=65_535, description="Connections the kernel queues before they are served."
     )
     tls_cert_file: Path | None = Field(
         None, description="Serve HTTPS with this certificate chain (PEM)."

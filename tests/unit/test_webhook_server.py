@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import ValidationError
 from temporalio.client import Client
 
 from plg_handoff.config import WebhookSettings
@@ -239,3 +240,21 @@ async def test_tls_requires_a_client_certificate_from_the_configured_ca(tmp_path
         assert status_of(refused) is None  # no client certificate: no HTTP at all
         context.load_cert_chain(client)
         assert status_of(await ask()) == 401
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("idle_timeout", "0s"),
+        ("read_timeout", "0s"),
+        ("max_body_bytes", 10),
+        ("max_connections", 0),
+        ("backlog", 0),
+        ("salesforce_action_id", "04k-not-an-id"),
+        ("salesforce_instance_url", "not a url"),
+        ("tls_client_ca_file", "ca.pem"),  # without tls_cert_file
+    ],
+)
+def test_bad_limits_fail_at_start_up_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        settings(**{field: value})

@@ -23,7 +23,7 @@ class ServerLimits:
     read_timeout_s: float = 10.0  # a request's headers, then its body, each within this (408)
     max_body_bytes: int = 1024 * 1024  # refused while streaming, never buffered past it (413)
     max_connections: int = 100  # requests beyond it answered 503 at once
-    backlog: int = 128  # connections the kernel queues before they are accepted
+    backlog: int = 1024  # connections the kernel queues before they are accepted
     graceful_timeout_s: float = 15.0  # on stop, requests in flight get this long to finish
     tls: TlsFiles | None = None
 

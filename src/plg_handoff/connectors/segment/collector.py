@@ -59,7 +59,7 @@ SINGLE_PATHS[WEBHOOK_PATH] = None  # the message says its own type
 ROTATION_CHECK_S = 1.0
 DRAIN_LIMIT_BYTES = 8 * 1024 * 1024
 SPOOL_THREADS = 32  # requests parsed and appended at once; the spool group-commits them
-DEFAULT_LIMITS = ServerLimits(max_body_bytes=MAX_BATCH_BYTES, max_connections=200, backlog=1024)
+DEFAULT_LIMITS = ServerLimits(max_body_bytes=MAX_BATCH_BYTES, max_connections=200)
 
 
 @dataclass(frozen=True)
