@@ -258,3 +258,12 @@ async def test_tls_requires_a_client_certificate_from_the_configured_ca(tmp_path
 def test_bad_limits_fail_at_start_up_naming_the_field(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
         settings(**{field: value})
+
+
+async def test_a_busy_port_fails_the_start_with_an_os_error() -> None:
+    async with WebhookReceiver(NO_TEMPORAL, settings(), SECRET) as first:
+        busy = urlsplit(first.url).port
+        second = WebhookReceiver(NO_TEMPORAL, settings(), SECRET)
+        with pytest.raises(OSError, match="in use"):
+            await second.start(port=busy)
+        assert not second._server.running

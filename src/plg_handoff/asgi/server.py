@@ -98,6 +98,7 @@ class AsgiServer:
         serving = asyncio.create_task(server.serve([sock]), name=self.name)
         ready = asyncio.create_task(server.ready.wait())
         await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
         if not server.ready.is_set():
             sock.close()
             serving.result()  # raises what stopped it
