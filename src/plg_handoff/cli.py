@@ -90,11 +90,11 @@ async def _worker(path: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    receiver = build_receiver(client, config.webhooks, secrets, loop)
+    receiver = build_receiver(client, config.webhooks, secrets)
     async with build_worker(client, config, secrets, crm):
         schedules = await ensure_schedules(client, config)
         if receiver is not None:
-            log.info("webhooks.listening", url=receiver.start())
+            log.info("webhooks.listening", url=await receiver.start())
         log.info(
             "worker.started",
             address=config.temporal.address,
@@ -108,7 +108,7 @@ async def _worker(path: Path) -> None:
             await stop.wait()
         finally:
             if receiver is not None:
-                receiver.stop()
+                await receiver.stop()
     log.info("worker.stopped")
 
 

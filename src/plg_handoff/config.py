@@ -463,6 +463,59 @@ class WebhookSettings(_Section):
         None,
         description="Serve POST /webhooks/salesforce for outbound messages of this org (00D...).",
     )
+    salesforce_action_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$",
+        description="Take only the outbound message with this id (04k..., its ActionId).",
+    )
+    salesforce_instance_url: HttpUrl | None = Field(
+        None,
+        description="The org's My Domain URL (https://acme.my.salesforce.com): a message's"
+        " EnterpriseUrl and PartnerUrl must be on its host.",
+    )
+    idle_timeout: Duration = Field(
+        timedelta(seconds=5),
+        ge=timedelta(seconds=1),
+        description="A connection without a request in progress is closed after this.",
+    )
+    read_timeout: Duration = Field(
+        timedelta(seconds=10),
+        gt=timedelta(0),
+        description="A request's headers, then its body, must each arrive within this (408).",
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Larger bodies are refused (413) as soon as that is known, never buffered.",
+    )
+    max_connections: int = Field(
+        100, ge=1, le=10_000, description="Requests beyond this many connections get 503."
+    )
+    backlog: int = Field(
+        1024, ge=1, le=65_535, description="Connections the kernel queues before they are served."
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="Serve HTTPS with this certificate chain (PEM)."
+    )
+    tls_key_file: Path | None = Field(
+        None, description="The certificate's key (PEM). Default: in tls_cert_file."
+    )
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="Require a client certificate signed by this CA (PEM), e.g. the one"
+        " Salesforce presents with outbound messages.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_a_certificate(self) -> WebhookSettings:
+        if self.tls_cert_file is None and (self.tls_key_file or self.tls_client_ca_file):
+            raise ValueError("tls_key_file and tls_client_ca_file need tls_cert_file")
+        return self
+
+    def salesforce_instance_host(self) -> str | None:
+        url = self.salesforce_instance_url
+        return url.host if url is not None else None
 
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]

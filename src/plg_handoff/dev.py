@@ -109,13 +109,12 @@ async def run_dev(options: DevOptions, console: Console) -> None:
         secret = secrets.hubspot_client_secret
         receiver = WebhookReceiver(
             client,
-            loop,
             config.webhooks or WebhookSettings(port=0),  # any free port unless configured
             secret.get_secret_value() if secret else SANDBOX_CLIENT_SECRET,
         )
         async with build_worker(client, config, secrets, crm):
             await ensure_schedules(client, config)
-            with receiver:
+            async with receiver:
                 _banner(console, server, emulator, data_dir)
                 console.print(f"  CRM webhooks     {receiver.url}/webhooks/hubspot, /salesforce\n")
                 await stop.wait()

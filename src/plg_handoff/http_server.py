@@ -1,6 +1,7 @@
-"""The stdlib HTTP server our local endpoints share (the Segment collector and the vendor API
-emulators): threaded, quiet about client disconnects, and able to close idle keep-alive
-connections on stop, which would otherwise keep handler threads and the port busy."""
+"""The stdlib HTTP server the sandbox's vendor API emulators share: threaded, quiet about client
+disconnects, and able to close idle keep-alive connections on stop, which would otherwise keep
+handler threads and the port busy. Not for production endpoints: those (the webhook receiver,
+the Segment collector) run on Uvicorn within limits, see `plg_handoff.asgi`."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class TrackedRequestHandler(BaseHTTPRequestHandler):
 class ServerThread:
     """Serves one server in a daemon thread: `start` returns its base URL; `stop` shuts it
     down, closes idle keep-alive connections and waits for the thread. What every local
-    endpoint (collector, emulators) does to start and stop."""
+    endpoint (the emulators) does to start and stop."""
 
     def __init__(self, name: str, poll_interval: float = 0.05) -> None:
         self._name = name

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,9 +25,11 @@ from urllib.parse import urlsplit
 import pytest
 from segment.analytics import Client
 
-from plg_handoff.connectors.segment.collector import SegmentCollector
+from plg_handoff.connectors.segment.collector import DEFAULT_LIMITS, SegmentCollector
 from plg_handoff.connectors.segment.messages import GroupMap, to_event, validate
 from plg_handoff.connectors.segment.spool import Spool
+from tests import http_probes
+from tests.http_probes import status_of
 
 KEY = "wk-test-7f3a91"
 OTHER_KEY = "wk-test-second-2b8c"
@@ -441,6 +444,66 @@ def _post_until_killed(
         thread.join(timeout=15)
     with lock:
         return set(acked), attempted[0]
+
+
+# -- the server's limits (the issue's probes) ----------------------------------------------
+
+
+@pytest.fixture
+def strict(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """A collector closing idle connections after 1 s and cutting requests off after 1 s."""
+    limits = replace(DEFAULT_LIMITS, idle_timeout_s=1, read_timeout_s=1.0, max_connections=50)
+    collector = SegmentCollector(Spool(tmp_path / "spool"), [KEY], limits)
+    parts = urlsplit(collector.start())
+    try:
+        yield parts.hostname or "", parts.port or 0
+    finally:
+        collector.stop()
+
+
+def raw_request(body: bytes) -> bytes:
+    return (
+        b"POST /v1/track HTTP/1.1\r\nHost: collector.test\r\nContent-Type: application/json\r\n"
+        b"Authorization: " + basic(KEY).encode() + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
+TRACK = json.dumps(track(1)).encode()
+
+
+async def test_idle_and_kept_alive_connections_are_closed(strict: tuple[str, int]) -> None:
+    never_asked = await http_probes.idle(*strict, b"", wait_s=4)
+    assert never_asked.closed and never_asked.seconds < 2.5
+    kept_alive = await http_probes.idle(*strict, raw_request(TRACK), wait_s=4)
+    assert status_of(kept_alive.answer) == 200
+    assert kept_alive.closed and kept_alive.seconds < 2.5
+
+
+async def test_trickled_headers_and_bodies_are_cut_off(strict: tuple[str, int]) -> None:
+    head = raw_request(TRACK)[: -len(TRACK)]
+    body_cut = await http_probes.trickle(*strict, head, TRACK, 0.1, wait_s=4)
+    assert status_of(body_cut.answer) == 408
+    assert body_cut.closed and body_cut.seconds < 2.5
+    headers_cut = await http_probes.trickle(*strict, head[:20], head[20:], 0.1, wait_s=4)
+    assert status_of(headers_cut.answer) == 408
+    assert headers_cut.closed and headers_cut.seconds < 2.5
+
+
+async def test_two_hundred_connections_at_once_are_all_answered(tmp_path: Path) -> None:
+    limits = replace(DEFAULT_LIMITS, max_connections=50)
+    collector = SegmentCollector(Spool(tmp_path / "spool"), [KEY], limits)
+    parts = urlsplit(collector.start())
+    address = parts.hostname or "", parts.port or 0
+    try:
+        statuses = await http_probes.at_once(*address, raw_request(TRACK), 200, wait_s=4)
+        assert len(statuses) == 200
+        assert set(statuses) <= {"200", "503"}, sorted(set(statuses))
+        assert "503" in statuses
+        within = await http_probes.at_once(*address, raw_request(TRACK), 40, wait_s=4)
+        assert set(within) == {"200"}
+    finally:
+        collector.stop()
 
 
 # -- conversion to usage events -----------------------------------------------------------

@@ -43,6 +43,7 @@ from tests.support import (
 pytestmark = pytest.mark.e2e
 CLIENT_SECRET = "hubspot-app-secret-3c9d"  # noqa: S105  # the test app's
 ORG_ID = "00D5g000004ABCDEAA"
+ACTION_ID = "04k5g000000ABCDAA0"  # the outbound message's id
 
 
 @dataclass
@@ -66,21 +67,22 @@ async def pushing(
         tmp_path,
         hubspot.url,
         handoff={"follow_up_poll_interval": "6h"},
-        webhooks={"port": 0, "salesforce_organization_id": ORG_ID},
+        webhooks={
+            "port": 0,
+            "salesforce_organization_id": ORG_ID,
+            "salesforce_action_id": ACTION_ID,
+            "salesforce_instance_url": "https://example.my.salesforce.com",
+        },
     )
     secrets = load_secrets(config)
     assert config.webhooks is not None and secrets.hubspot_client_secret is not None
     crm = build_crm(config, secrets)
     crm.ensure_properties()
     receiver = WebhookReceiver(
-        dev_env.client,
-        asyncio.get_running_loop(),
-        config.webhooks,
-        secrets.hubspot_client_secret.get_secret_value(),
+        dev_env.client, config.webhooks, secrets.hubspot_client_secret.get_secret_value()
     )
-    async with build_worker(dev_env.client, config, secrets, crm):
-        with receiver:
-            yield Pushing(dev_env.client, config, hubspot, receiver)
+    async with build_worker(dev_env.client, config, secrets, crm), receiver:
+        yield Pushing(dev_env.client, config, hubspot, receiver)
 
 
 async def open_handoff(run: Pushing, account_id: str) -> HandoffStatus:
@@ -133,17 +135,22 @@ async def post_hubspot(
     return await asyncio.to_thread(post, *hubspot_request(run, deal_id, secret, age_ms))
 
 
-def outbound_message(org_id: str, opportunity_id: str) -> bytes:
+def outbound_message(
+    org_id: str,
+    opportunity_id: str,
+    action_id: str = ACTION_ID,
+    host: str = "example.my.salesforce.com",
+) -> bytes:
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
     xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
  <soapenv:Body>
   <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
    <OrganizationId>{org_id}</OrganizationId>
-   <ActionId>04k5g000000ABCDAA0</ActionId>
+   <ActionId>{action_id}</ActionId>
    <SessionId xsi:nil="true"/>
-   <EnterpriseUrl>https://example.my.salesforce.com/services/Soap/c/59.0/00D5g</EnterpriseUrl>
-   <PartnerUrl>https://example.my.salesforce.com/services/Soap/u/59.0/00D5g</PartnerUrl>
+   <EnterpriseUrl>https://{host}/services/Soap/c/59.0/00D5g</EnterpriseUrl>
+   <PartnerUrl>https://{host}/services/Soap/u/59.0/00D5g</PartnerUrl>
    <Notification>
     <Id>04l5g00000ABCDEAA1</Id>
     <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
@@ -156,12 +163,14 @@ def outbound_message(org_id: str, opportunity_id: str) -> bytes:
 </soapenv:Envelope>""".encode()
 
 
-async def post_salesforce(run: Pushing, org_id: str, opportunity_id: str) -> tuple[int, bytes]:
+async def post_salesforce(
+    run: Pushing, org_id: str, opportunity_id: str, **other: str
+) -> tuple[int, bytes]:
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
     return await asyncio.to_thread(
         post,
         run.receiver.url + SALESFORCE_PATH,
-        outbound_message(org_id, opportunity_id),
+        outbound_message(org_id, opportunity_id, **other),
         headers,
     )
 
@@ -212,6 +221,12 @@ async def test_salesforce_outbound_message_of_the_org_is_acknowledged_and_signal
     close_deal(pushing, opened.opportunity_id, "closedlost")
 
     status, _ = await post_salesforce(pushing, "00D000000000999AAA", opened.opportunity_id)
+    assert status == 403
+    other_action = {"action_id": "04k5g000000ZZZZAA0"}  # the org's, not this outbound message
+    status, _ = await post_salesforce(pushing, ORG_ID, opened.opportunity_id, **other_action)
+    assert status == 403
+    foreign = {"host": "other.my.salesforce.com"}  # naming another instance
+    status, _ = await post_salesforce(pushing, ORG_ID, opened.opportunity_id, **foreign)
     assert status == 403
     assert await stage_after(pushing, workflow_id, 2) == "assigned"
 

@@ -131,3 +131,69 @@ def test_more_objects_than_hubspot_batches_are_refused() -> None:
         hubspot.object_ids(body)
     assert refused.value.status == 413
     assert len(hubspot.object_ids(body.replace(b',{"objectId": 100}', b""))) == 100
+
+
+def test_a_dtd_is_refused_in_any_encoding() -> None:
+    with_dtd = MESSAGE.replace(
+        b"<soapenv:Envelope", b'<!DOCTYPE e [<!ENTITY org "00D5g000004ABCDEAA">]><soapenv:Envelope'
+    ).replace(b">00D5g000004ABCDEAA<", b">&org;<")
+    utf16 = with_dtd.replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode().encode("utf-16")
+    assert b"<!DOCTYPE" not in utf16.upper()  # what a byte search looked for
+    for body in (with_dtd, utf16):
+        with pytest.raises(salesforce.MessageRejected, match="DTD") as refused:
+            salesforce.parse(body)
+        assert refused.value.status == 400
+    utf16_plain = MESSAGE.replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode()
+    assert salesforce.parse(utf16_plain.encode("utf-16")).organization_id == "00D5g000004ABCDEAA"
+
+
+SF_EXPECTED = salesforce.Expected("00D5g000004ABCDEAA", "04k5g000000ABCD", "acme.my.salesforce.com")
+
+
+def outbound(**changes: str) -> salesforce.OutboundMessage:
+    values = {
+        "organization_id": "00D5g000004ABCD",
+        "action_id": "04k5g000000ABCDAA0",
+        "enterprise_url": "https://acme.my.salesforce.com/services/Soap/c/59.0/00D5g",
+        "partner_url": "https://acme.my.salesforce.com/services/Soap/u/59.0/00D5g",
+        **changes,
+    }
+    return salesforce.OutboundMessage(object_ids=["0065g00000AAAAAAA1"], **values)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"organization_id": "00D5g000004ZZZZ"}, "organization"),
+        ({"action_id": "04k5g000000ZZZZAA0"}, "ActionId"),
+        ({"action_id": ""}, "ActionId"),
+        ({"enterprise_url": "https://evil.my.salesforce.com/services/Soap/c/59.0"}, "Enterprise"),
+        ({"partner_url": "http://acme.my.salesforce.com/services/Soap/u/59.0"}, "PartnerUrl"),
+        ({"partner_url": ""}, "PartnerUrl"),
+    ],
+)
+def test_a_message_of_the_org_but_not_its_outbound_message_or_instance_is_refused(
+    change: dict[str, str], reason: str
+) -> None:
+    salesforce.verify(SF_EXPECTED, outbound())
+    with pytest.raises(salesforce.MessageRejected, match=reason) as refused:
+        salesforce.verify(SF_EXPECTED, outbound(**change))
+    assert refused.value.status == 403
+    if "organization_id" not in change:  # without ActionId and instance configured: taken
+        salesforce.verify(salesforce.Expected("00D5g000004ABCDEAA"), outbound(**change))
+
+
+def test_the_parsed_message_names_its_action_and_urls() -> None:
+    message = salesforce.parse(MESSAGE.replace(b"<Notification>", b"<ActionId>04k1</ActionId>"
+                                               b"<Notification>", 1))  # fmt: skip
+    assert message.action_id == "04k1"
+    assert message.enterprise_url == ""
+
+
+def test_more_notifications_than_salesforce_sends_are_refused() -> None:
+    one = MESSAGE[MESSAGE.index(b"<Notification>") : MESSAGE.index(b"</Notification>") + 15]
+    body = MESSAGE.replace(one, one * 100, 1)  # and the second one
+    with pytest.raises(salesforce.MessageRejected, match="101 notifications") as refused:
+        salesforce.parse(body)
+    assert refused.value.status == 413
+    assert salesforce.parse(MESSAGE.replace(one, one * 99, 1)).object_ids

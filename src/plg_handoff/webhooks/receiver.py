@@ -1,7 +1,13 @@
 """The HTTP receiver of CRM pushes: verifies each request, finds the running handoffs whose
 opportunity it names (the OpportunityId search attribute) and signals them to read the CRM now.
 
-It runs in a thread beside the worker's event loop; the Temporal calls run on that loop."""
+It is a Starlette application served by Uvicorn on the worker's own event loop (`AsgiServer`):
+the Temporal calls it makes need the worker's client, which lives on that loop, so they are
+plain awaits with no hop between threads, and the endpoint costs no thread of its own. What it
+does besides awaiting is small and bounded: bodies are at most `max_body_bytes`, and the one
+parse that could take a while (a Salesforce message's XML) runs in a thread. The server's
+limits come from `[webhooks]`: idle and read timeouts, body size, connections served at once
+(503 beyond), backlog, TLS (optionally requiring a client certificate)."""
 
 from __future__ import annotations
 
@@ -9,27 +15,28 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
-from http.server import ThreadingHTTPServer
+from datetime import timedelta
+from types import TracebackType
+from typing import Self
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from plg_handoff.activities.contracts import CRM_CHANGED_SIGNAL, CrmChanged
+from plg_handoff.asgi.body import BodyRefused, read_body
+from plg_handoff.asgi.limits import ServerLimits, TlsFiles
+from plg_handoff.asgi.server import AsgiServer
 from plg_handoff.config import Secrets, WebhookSettings
-from plg_handoff.http_server import (
-    ServedEndpoint,
-    ServerThread,
-    TrackedRequestHandler,
-    TrackingHTTPServer,
-)
 from plg_handoff.logs import get_logger
 from plg_handoff.webhooks import hubspot, salesforce
 
 log = get_logger(__name__)
 HUBSPOT_PATH = "/webhooks/hubspot"
 SALESFORCE_PATH = "/webhooks/salesforce"
-MAX_BODY = 1024 * 1024
 SIGNAL_TIMEOUT_S = 15.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # quoted into a visibility query
 
@@ -54,130 +61,149 @@ async def signal_handoffs(client: Client, source: str, object_ids: Sequence[str]
     return signalled
 
 
-class WebhookReceiver(ServedEndpoint):
+def server_limits(settings: WebhookSettings) -> ServerLimits:
+    tls = None
+    if settings.tls_cert_file is not None:
+        tls = TlsFiles(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
+    return ServerLimits(
+        idle_timeout_s=_whole_seconds(settings.idle_timeout),
+        read_timeout_s=settings.read_timeout.total_seconds(),
+        max_body_bytes=settings.max_body_bytes,
+        max_connections=settings.max_connections,
+        backlog=settings.backlog,
+        graceful_timeout_s=SIGNAL_TIMEOUT_S,
+        tls=tls,
+    )
+
+
+def _whole_seconds(duration: timedelta) -> int:
+    return max(1, round(duration.total_seconds()))
+
+
+class WebhookReceiver:
+    """`await start()` / `await stop()` (or `async with`) on the worker's running loop."""
+
     def __init__(
-        self,
-        client: Client,
-        loop: asyncio.AbstractEventLoop,
-        settings: WebhookSettings,
-        hubspot_secret: str | None,
+        self, client: Client, settings: WebhookSettings, hubspot_secret: str | None
     ) -> None:
         if settings.hubspot and not hubspot_secret:
             raise ValueError("HubSpot webhooks need the app's client secret")
         self.client = client
-        self.loop = loop
         self.settings = settings
         self.hubspot_secret = hubspot_secret
         self.replays = hubspot.ReplayGuard()
-        self._serving = ServerThread("webhook-receiver")
+        self.limits = server_limits(settings)
+        self.salesforce = (
+            salesforce.Expected(
+                settings.salesforce_organization_id,
+                settings.salesforce_action_id,
+                settings.salesforce_instance_host(),
+            )
+            if settings.salesforce_organization_id
+            else None
+        )
+        self._server = AsgiServer("webhook-receiver", self._app(), self.limits)
 
-    def start(self, host: str | None = None, port: int | None = None) -> str:
-        return super().start(
+    async def start(self, host: str | None = None, port: int | None = None) -> str:
+        return await self._server.start(
             self.settings.host if host is None else host,
             self.settings.port if port is None else port,
         )
 
-    def _make_server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
-        return _Server(address, self)
+    async def stop(self) -> None:
+        await self._server.stop()
 
-    def deliver(self, source: str, object_ids: Sequence[str]) -> list[str]:
-        """Called from a handler thread: signals on the worker's loop and waits for it."""
-        future = asyncio.run_coroutine_threadsafe(
-            signal_handoffs(self.client, source, object_ids), self.loop
-        )
-        return future.result(timeout=SIGNAL_TIMEOUT_S)
+    @property
+    def url(self) -> str:
+        return self._server.url
 
+    async def __aenter__(self) -> Self:
+        if not self._server.running:
+            await self.start()
+        return self
 
-class _Server(TrackingHTTPServer):
-    def __init__(self, address: tuple[str, int], receiver: WebhookReceiver) -> None:
-        self.receiver = receiver
-        super().__init__(address, _Handler)
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
+    def _app(self) -> Starlette:
+        routes = []
+        if self.settings.hubspot:
+            routes.append(Route(HUBSPOT_PATH, self._hubspot, methods=["POST"]))
+        if self.salesforce is not None:
+            routes.append(Route(SALESFORCE_PATH, self._salesforce, methods=["POST"]))
+        return Starlette(routes=routes)
 
-class _Handler(TrackedRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if self.content_length() > MAX_BODY:
-            self._answer(413, b"too large")
-            return
-        body = self.read_body()
-        receiver = self.server.receiver
-        if path == HUBSPOT_PATH and receiver.settings.hubspot:
-            self._hubspot(receiver, body)
-        elif path == SALESFORCE_PATH and receiver.settings.salesforce_organization_id:
-            self._salesforce(receiver, receiver.settings.salesforce_organization_id, body)
-        else:
-            self._answer(404, b"not found")
-
-    def _hubspot(self, receiver: WebhookReceiver, body: bytes) -> None:
-        base = receiver.settings.public_url or f"http://{self.headers.get('Host', '')}"
-        headers = {k.lower(): v for k, v in self.headers.items()}
+    async def _hubspot(self, request: Request) -> Response:
+        try:
+            body = await read_body(request, self.limits.max_body_bytes, self.limits.read_timeout_s)
+        except BodyRefused as exc:
+            return _refused("hubspot", exc.status, str(exc), close=True)
+        host = request.headers.get("host", "")
+        base = self.settings.public_url or f"{request.url.scheme}://{host}"
+        target = request.scope["raw_path"].decode("latin-1")
+        if query := request.scope["query_string"]:
+            target += "?" + query.decode("latin-1")
+        headers = {k.lower(): v for k, v in request.headers.items()}
         now_ms = int(time.time() * 1000)
         try:
             hubspot.verify(
-                receiver.hubspot_secret or "", "POST", base.rstrip("/") + self.path, body,
-                headers, now_ms,
+                self.hubspot_secret or "", "POST", base.rstrip("/") + target, body, headers,
+                now_ms,
             )  # fmt: skip
             ids = hubspot.object_ids(body)
-            receiver.replays.check(headers, now_ms)
+            self.replays.check(headers, now_ms)
         except hubspot.WebhookRejected as exc:
-            log.warning("webhooks.rejected", source="hubspot", status=exc.status, reason=str(exc))
-            self._answer(exc.status, str(exc).encode())
-            return
-        if self._deliver(receiver, "hubspot", ids):
-            self._answer(204, b"")
+            return _refused("hubspot", exc.status, str(exc))
+        if (answer := await self._deliver("hubspot", ids)) is not None:
+            return answer
+        return Response(status_code=204)
 
-    def _salesforce(self, receiver: WebhookReceiver, organization: str, body: bytes) -> None:
+    async def _salesforce(self, request: Request) -> Response:
+        expected = self.salesforce
+        if expected is None:  # the route exists only when configured
+            return Response(b"not found", status_code=404, media_type="text/plain")
         try:
-            message = salesforce.parse(body)
+            body = await read_body(request, self.limits.max_body_bytes, self.limits.read_timeout_s)
+        except BodyRefused as exc:
+            return _refused("salesforce", exc.status, str(exc), close=True)
+        try:
+            message = await asyncio.to_thread(salesforce.parse, body)
+            salesforce.verify(expected, message)
         except salesforce.MessageRejected as exc:
-            log.warning(
-                "webhooks.rejected", source="salesforce", status=exc.status, reason=str(exc)
-            )
-            self._answer(exc.status, str(exc).encode())
-            return
-        if not salesforce.same_org(organization, message.organization_id):
-            log.warning(
-                "webhooks.rejected", source="salesforce", organization=message.organization_id
-            )
-            self._answer(403, b"unknown organization")
-            return
-        if self._deliver(receiver, "salesforce", message.object_ids):
-            self._answer(200, salesforce.ACK, "text/xml; charset=utf-8")
+            return _refused("salesforce", exc.status, str(exc))
+        if (answer := await self._deliver("salesforce", message.object_ids)) is not None:
+            return answer
+        return Response(salesforce.ACK, media_type="text/xml; charset=utf-8")
 
-    def _deliver(self, receiver: WebhookReceiver, source: str, ids: list[str]) -> bool:
-        """False (and 503, so the CRM sends it again) when Temporal could not be reached."""
+    async def _deliver(self, source: str, ids: list[str]) -> Response | None:
+        """None once signalled; a 503 (the CRM sends it again) when Temporal is unreachable."""
         try:
-            signalled = receiver.deliver(source, ids)
-        except (RPCError, FutureTimeout) as exc:
+            async with asyncio.timeout(SIGNAL_TIMEOUT_S):
+                signalled = await signal_handoffs(self.client, source, ids)
+        except (RPCError, TimeoutError) as exc:
             log.warning("webhooks.signal_failed", source=source, error=str(exc))
-            self._answer(503, b"try again")
-            return False
+            return Response(b"try again", status_code=503, media_type="text/plain")
         log.info("webhooks.received", source=source, objects=ids, handoffs=signalled)
-        return True
+        return None
 
-    def _answer(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:
-        """Requests are logged as structured events above."""
+def _refused(source: str, status: int, reason: str, *, close: bool = False) -> Response:
+    """`close`: the body was not read to its end, so the connection cannot carry another."""
+    log.warning("webhooks.rejected", source=source, status=status, reason=reason)
+    headers = {"Connection": "close"} if close else None
+    return Response(reason.encode(), status_code=status, media_type="text/plain", headers=headers)
 
 
 def build_receiver(
-    client: Client,
-    settings: WebhookSettings | None,
-    secrets: Secrets,
-    loop: asyncio.AbstractEventLoop,
+    client: Client, settings: WebhookSettings | None, secrets: Secrets
 ) -> WebhookReceiver | None:
     """The configured receiver ([webhooks]), not started; None when not configured."""
     if settings is None:
         return None
     secret = secrets.hubspot_client_secret
-    return WebhookReceiver(client, loop, settings, secret.get_secret_value() if secret else None)
+    return WebhookReceiver(client, settings, secret.get_secret_value() if secret else None)

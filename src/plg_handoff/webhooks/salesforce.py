@@ -1,13 +1,27 @@
 """Salesforce outbound messages: the SOAP `notifications` call a workflow rule or flow sends on
-an Opportunity (or Task) change, and the `Ack` that stops Salesforce from sending it again."""
+an Opportunity (or Task) change, and the `Ack` that stops Salesforce from sending it again.
+
+The body is parsed with defusedxml: a DTD or entity declaration is refused whatever the
+encoding (a UTF-16 body hides `<!DOCTYPE` from a byte search). Outbound messages carry no
+signature; what Salesforce documents to check (API guide, "Considerations for Security") is
+what `verify` does: the OrganizationId must be the configured org's, and where configured the
+ActionId must be the outbound message's own and the EnterpriseUrl/PartnerUrl must point at the
+org's instance (its My Domain host). A TLS client certificate (Salesforce's) is the server's
+job (`WebhookSettings.tls_client_ca_file`). At most `MAX_NOTIFICATIONS` notifications a
+message, the most Salesforce sends."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # the body is checked for DTDs before parsing
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT_NS = "urn:sobject.enterprise.soap.sforce.com"
+MAX_NOTIFICATIONS = 100  # the outbound-message WSDL: Notification maxOccurs="100"
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
@@ -27,22 +41,37 @@ class MessageRejected(Exception):
 class OutboundMessage:
     organization_id: str
     object_ids: list[str]  # each notification's sObject Id, and a Task's WhatId
+    action_id: str = ""
+    enterprise_url: str = ""
+    partner_url: str = ""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the configured org's outbound messages must say (`verify`)."""
+
+    organization_id: str
+    action_id: str | None = None  # the outbound message's id (04k...), when configured
+    instance_host: str | None = None  # e.g. acme.my.salesforce.com, when configured
 
 
 def parse(body: bytes) -> OutboundMessage:
-    # Entities and DTDs are what XML bombs and external-entity reads need: refused outright.
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
-        raise MessageRejected(400, "DTDs are not accepted")
     try:
-        root = ET.fromstring(body)  # noqa: S314  # no DTD (checked above)
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException:
+        raise MessageRejected(400, "DTDs and entities are not accepted") from None
     except ET.ParseError as exc:
         raise MessageRejected(400, f"not XML: {exc}") from None
     notifications = root.find(f".//{{{OUTBOUND_NS}}}notifications")
     if notifications is None:
         raise MessageRejected(400, "no outbound-message notifications element")
-    organization = notifications.findtext(f"{{{OUTBOUND_NS}}}OrganizationId") or ""
+    found = notifications.findall(f"{{{OUTBOUND_NS}}}Notification")
+    if len(found) > MAX_NOTIFICATIONS:
+        raise MessageRejected(
+            413, f"{len(found)} notifications in one message; Salesforce sends 100 at most"
+        )
     ids: dict[str, None] = {}
-    for notification in notifications.iter(f"{{{OUTBOUND_NS}}}Notification"):
+    for notification in found:
         sobject = notification.find(f"{{{OUTBOUND_NS}}}sObject")
         if sobject is None:
             continue
@@ -50,9 +79,38 @@ def parse(body: bytes) -> OutboundMessage:
             value = sobject.findtext(f"{{{SOBJECT_NS}}}{name}")
             if value:
                 ids[value.strip()] = None
-    return OutboundMessage(organization.strip(), list(ids))
+
+    def text(name: str) -> str:
+        return (notifications.findtext(f"{{{OUTBOUND_NS}}}{name}") or "").strip()
+
+    return OutboundMessage(
+        organization_id=text("OrganizationId"),
+        object_ids=list(ids),
+        action_id=text("ActionId"),
+        enterprise_url=text("EnterpriseUrl"),
+        partner_url=text("PartnerUrl"),
+    )
 
 
 def same_org(configured: str, received: str) -> bool:
     """Org ids come as 15 or 18 characters; the first 15 identify the org."""
+    return same_id(configured, received)
+
+
+def same_id(configured: str, received: str) -> bool:
+    """Salesforce ids come as 15 (case-sensitive) or 18 characters; the first 15 identify."""
     return bool(received) and configured[:15] == received[:15]
+
+
+def verify(expected: Expected, message: OutboundMessage) -> None:
+    """Raises MessageRejected (403) unless the message is what the configured org sends."""
+    if not same_org(expected.organization_id, message.organization_id):
+        raise MessageRejected(403, "unknown organization")
+    if expected.action_id and not same_id(expected.action_id, message.action_id):
+        raise MessageRejected(403, "not the configured outbound message (ActionId)")
+    if expected.instance_host:
+        for name, url in (("EnterpriseUrl", message.enterprise_url),
+                          ("PartnerUrl", message.partner_url)):  # fmt: skip
+            parts = urlsplit(url)
+            if parts.scheme != "https" or parts.hostname != expected.instance_host.lower():
+                raise MessageRejected(403, f"{name} is not on the org's instance")

@@ -6,24 +6,40 @@ takes a Segment "Webhooks" destination on `/v1/webhook` (one message of any type
 as its shared secret, checked against `X-Signature`, or an `Authorization` header it adds).
 Like Segment: 400 for malformed JSON and oversized payloads, 200 for the rest, with invalid
 messages quarantined (and counted) instead of dropped.
+
+Served by Uvicorn (a Starlette application) in a thread of its own with its own event loop,
+within `ServerLimits`: idle connections closed, a request's headers and then its body each
+within the read timeout (408), requests beyond `max_connections` answered 503. Parsing and the
+spool's fsync run in a thread pool (`SPOOL_THREADS`), never on the event loop; the 200 goes out
+only after `Spool.append` returned, i.e. once the messages are durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
-import io
 import json
 import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from plg_handoff.asgi.body import BodyRefused, declared_length, discard_body, read_body
+from plg_handoff.asgi.limits import ServerLimits
+from plg_handoff.asgi.server import AsgiThread
 from plg_handoff.connectors.segment.messages import (
     MAX_BATCH_BYTES,
     MAX_MESSAGE_BYTES,
@@ -32,7 +48,6 @@ from plg_handoff.connectors.segment.messages import (
     validate,
 )
 from plg_handoff.connectors.segment.spool import QuarantineRecord, Spool, SpoolWriteError
-from plg_handoff.http_server import ServerThread, TrackedRequestHandler, TrackingHTTPServer
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
@@ -43,6 +58,8 @@ SINGLE_PATHS: dict[str, str | None] = {f"/v1/{kind}": kind for kind in MESSAGE_T
 SINGLE_PATHS[WEBHOOK_PATH] = None  # the message says its own type
 ROTATION_CHECK_S = 1.0
 DRAIN_LIMIT_BYTES = 8 * 1024 * 1024
+SPOOL_THREADS = 32  # requests parsed and appended at once; the spool group-commits them
+DEFAULT_LIMITS = ServerLimits(max_body_bytes=MAX_BATCH_BYTES, max_connections=200)
 
 
 @dataclass(frozen=True)
@@ -70,14 +87,18 @@ class CollectorStats:
 
 
 class SegmentCollector:
-    def __init__(self, spool: Spool, write_keys: Iterable[str]) -> None:
+    def __init__(
+        self, spool: Spool, write_keys: Iterable[str], limits: ServerLimits = DEFAULT_LIMITS
+    ) -> None:
         self.spool = spool
         self._keys = tuple(k.encode() for k in write_keys if k)
         if not self._keys:
             raise ValueError("the Segment collector needs at least one write key")
         self.stats = CollectorStats()
+        self.limits = limits
         self._stats_lock = threading.Lock()
-        self._serving = ServerThread("segment-collector", poll_interval=0.1)
+        self._serving = AsgiThread("segment-collector", self._app(), limits)
+        self._executor: ThreadPoolExecutor | None = None
         self._rotation: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -86,7 +107,13 @@ class SegmentCollector:
             raise RuntimeError(f"Segment collector already running at {self._serving.url}")
         self.spool.claim()
         self._stopping.clear()
-        url = self._serving.start(_Server((host, port), self))
+        self._executor = ThreadPoolExecutor(SPOOL_THREADS, thread_name_prefix="segment-spool")
+        try:
+            url = self._serving.start(host, port)
+        except OSError:
+            self._executor.shutdown()
+            self.spool.close()
+            raise
         self._rotation = threading.Thread(
             target=self._rotate_loop, name="segment-spool-rotation", daemon=True
         )
@@ -99,6 +126,8 @@ class SegmentCollector:
             return
         self._stopping.set()
         self._serving.stop()
+        if self._executor is not None:
+            self._executor.shutdown()
         if self._rotation is not None:
             self._rotation.join(timeout=5)
         self.spool.close()  # start() claimed it: close the open segment, release the lock
@@ -245,6 +274,46 @@ class SegmentCollector:
         expected = (hmac.new(key, body, hashlib.sha1).hexdigest().encode() for key in self._keys)
         return sum(hmac.compare_digest(given, digest) for digest in expected) > 0
 
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _app(self) -> Starlette:
+        methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # 405 but for POST
+        return Starlette(routes=[Route("/{path:path}", self._request, methods=methods)])
+
+    async def _request(self, request: Request) -> Response:
+        """One request, from the socket to `handle` (in the thread pool) and back."""
+        if request.method != "POST":
+            return _response(Reply.error(405, "method_not_allowed", "POST messages to /v1/*"))
+        length = declared_length(request)
+        if "chunked" in request.headers.get("transfer-encoding", "").lower() or length is None:
+            return _response(Reply.error(411, "length_required", "send a Content-Length"), True)
+        if length > MAX_BATCH_BYTES:
+            if length <= DRAIN_LIMIT_BYTES:
+                # Closing with unread bytes resets the connection before the client reads the 400.
+                await discard_body(request, length, self.limits.read_timeout_s)
+            return _response(too_large(MAX_BATCH_BYTES), close=True)
+        try:
+            body = await read_body(request, MAX_BATCH_BYTES, self.limits.read_timeout_s)
+        except BodyRefused as exc:
+            log.info("segment.request_rejected", path=request.url.path, status=exc.status,
+                     reason=str(exc))  # fmt: skip
+            code = "timeout" if exc.status == 408 else "bad_request"
+            return _response(Reply.error(exc.status, code, str(exc)), close=True)
+        call = partial(
+            self.handle,
+            request.url.path,
+            body,
+            authorization=request.headers.get("authorization"),
+            content_encoding=request.headers.get("content-encoding"),
+            signature=request.headers.get("x-signature"),
+        )
+        try:
+            reply = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except Exception:
+            log.exception("segment.request_failed", path=request.url.path)
+            reply = Reply.error(500, "internal", "the collector failed; retry")
+        return _response(reply)
+
     def _rotate_loop(self) -> None:
         while not self._stopping.wait(ROTATION_CHECK_S):
             try:
@@ -305,86 +374,19 @@ def _unauthorized() -> Reply:
     return Reply.error(401, "unauthorized", "invalid or missing write key")
 
 
-def _discard(stream: io.BufferedIOBase, length: int) -> None:
-    while length > 0:
-        chunk = stream.read(min(length, 65536))
-        if not chunk:
-            return
-        length -= len(chunk)
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Server(TrackingHTTPServer):
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], collector: SegmentCollector) -> None:
-        self.collector = collector
-        super().__init__(address, _Handler)
-
-
-class _Handler(TrackedRequestHandler):
-    server_version = "SegmentCollector/1.0"
-    timeout = 30
-    # Headers and body go out in two writes: with Nagle on, the body waits for the client's
-    # delayed ACK (~40 ms a request).
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def do_POST(self) -> None:
-        collector = self.server.collector
-        path = self.path.partition("?")[0]
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            self.close_connection = True
-            self._send(Reply.error(411, "length_required", "send a Content-Length"))
-            return
-        try:
-            length = int(self.headers.get("Content-Length") or "")
-        except ValueError:
-            self.close_connection = True
-            self._send(Reply.error(411, "length_required", "send a Content-Length"))
-            return
-        if length < 0 or length > MAX_BATCH_BYTES:
-            self.close_connection = True
-            if length <= DRAIN_LIMIT_BYTES:
-                # Closing with unread bytes resets the connection before the client reads the 400.
-                _discard(self.rfile, length)
-            self._send(too_large(MAX_BATCH_BYTES))
-            return
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            return
-        try:
-            reply = collector.handle(
-                path,
-                body,
-                authorization=self.headers.get("Authorization"),
-                content_encoding=self.headers.get("Content-Encoding"),
-                signature=self.headers.get("X-Signature"),
-            )
-        except Exception:
-            log.exception("segment.request_failed", path=path)
-            reply = Reply.error(500, "internal", "the collector failed; retry")
-        self._send(reply)
-
-    def do_GET(self) -> None:
-        self._send(Reply.error(405, "method_not_allowed", "POST messages to /v1/*"))
-
-    def _send(self, reply: Reply) -> None:
-        data = json.dumps(reply.body).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Requests are logged as structured events by the collector instead."""
+def _response(reply: Reply, close: bool = False) -> Response:
+    """`close`: the body was not read to its end, so the connection cannot carry another."""
+    headers = {"Connection": "close"} if close else None
+    return Response(
+        json.dumps(reply.body).encode(),
+        status_code=reply.status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 if __name__ == "__main__":
