@@ -154,8 +154,12 @@ def test_the_ui_origin_gets_its_cors_preflight_and_headers(server: CodecServer) 
     )
     assert status == 403
     assert "Access-Control-Allow-Origin" not in headers
-    _, headers, _ = call(f"{server.url}/decode", plain_body(), Origin="https://evil.example")
+    status, headers, body = call(
+        f"{server.url}/decode", plain_body(), Origin="https://evil.example"
+    )
+    assert status == 403  # a page of another site, even with the token
     assert "Access-Control-Allow-Origin" not in headers
+    assert b"Initech" not in body
 
 
 def test_other_namespaces_bad_bodies_and_big_bodies_are_refused(server: CodecServer) -> None:

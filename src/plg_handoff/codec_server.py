@@ -4,7 +4,8 @@
 POST <any path>/encode and <any path>/decode take and return `{"payloads": [...]}`, the proto JSON
 of `temporal.api.common.v1.Payloads`. Callers need `Authorization: Bearer <token>` (unless
 configured off), may name their namespace in `X-Namespace` (another than the deployment's is
-refused), and a browser at one of the configured UI origins gets the CORS answers it needs."""
+refused), and a browser at one of the configured UI origins gets the CORS answers it needs (a
+browser at any other origin is refused)."""
 
 from __future__ import annotations
 
@@ -91,6 +92,11 @@ class _Handler(TrackedRequestHandler):
         operation = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         if operation not in {"encode", "decode"}:
             self._answer(404, b"not found", "text/plain")
+            return
+        origin = self.headers.get("Origin")
+        if origin and server.allowed_origin(origin) is None:  # a page of another site
+            log.warning("codec.rejected", operation=operation, status=403, origin=origin)
+            self._answer(403, b"origin not allowed", "text/plain")
             return
         if not server.authorized(self.headers.get("Authorization")):
             log.warning("codec.rejected", operation=operation, status=401, reason="token")
