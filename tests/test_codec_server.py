@@ -246,4 +246,4 @@ def test_handoff_codec_server_without_keys_exits_2_naming_them(tmp_path: Path) -
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert "HANDOFF_CODEC_KEYS" in done.stderr
+    assert "HANDOFF_CODEC_KEYS: required by [temporal] encrypt_payloads" in done.stderr

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from plg_handoff.config import ConfigError, load_config, load_secrets
 from plg_handoff.connectors.errors import SetupRequired
@@ -573,7 +574,8 @@ def _run_command() -> int:
     try:
         app()
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/]\n{exc}")
+        # Escaped: the message names sections as "[temporal]", which is not markup.
+        console.print(f"[red]configuration error[/]\n{escape(str(exc))}")
         return 2
     except TemporalUnreachableError as exc:
         console.print(f"[red]Temporal unreachable[/]: {exc}")
