@@ -9,7 +9,8 @@
 #     plg-handoff
 #
 # No secrets are baked in: HANDOFF_HUBSPOT_ACCESS_TOKEN (and HANDOFF_TEMPORAL_API_KEY for
-# Temporal Cloud) come from the environment at run time, the config file is mounted.
+# Temporal Cloud, HANDOFF_CODEC_KEYS for encrypted payloads) come from the environment at run
+# time, the config file is mounted. The same image runs `handoff codec-server`.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from plg_handoff.config import ConfigError, load_config, load_secrets
 from plg_handoff.connectors.errors import SetupRequired
@@ -24,6 +25,8 @@ from plg_handoff.temporal_errors import TemporalUnreachableError, refusal
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+    from plg_handoff.config import Secrets
 
 app = typer.Typer(
     help="PLG handoff daemon: product usage in, CRM opportunities out, on Temporal.",
@@ -110,6 +113,40 @@ async def _worker(path: Path) -> None:
             if receiver is not None:
                 await receiver.stop()
     log.info("worker.stopped")
+
+
+@app.command("codec-server")
+def codec_server(config: ConfigOption = Path("handoff.toml")) -> None:
+    """Temporal's remote codec (POST /encode, /decode) for Temporal UI and the `temporal` CLI
+    to read encrypted payloads: keys from HANDOFF_CODEC_KEYS, callers authenticated with
+    HANDOFF_CODEC_SERVER_TOKEN, settings in [codec_server]."""
+    asyncio.run(_codec_server(config))
+
+
+async def _codec_server(path: Path) -> None:
+    from plg_handoff.codec_server import build_codec_server
+
+    loaded = load_config(path)
+    secrets = _environment_secrets()
+    configure_logging(loaded.log.level, loaded.log.format, secrets.values())
+    settings = loaded.codec_server
+    server = build_codec_server(settings, loaded.temporal.namespace, secrets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with server:
+        log.info(
+            "codec.server_started",
+            url=server.url,
+            namespace=loaded.temporal.namespace,
+            ui_origins=list(settings.ui_origins),
+            require_token=settings.require_token,
+            key_ids=list(server.codec.keys.key_ids),
+            active_key_id=server.codec.keys.active,
+        )
+        await stop.wait()
+    log.info("codec.server_stopped")
 
 
 crm_app = typer.Typer(help="The CRM side: credentials, custom fields and owners.")
@@ -489,13 +526,25 @@ def _update(config: Path, workflow_id: str, update: str, request: object, answer
 
 
 async def _with_client(config: Path, use: Callable[[Client], Awaitable[T]]) -> T:
-    """Runs `use` with a client of the configured Temporal; needs only Temporal's secrets."""
-    from plg_handoff.config import Secrets
+    """Runs `use` with a client of the configured Temporal; needs only Temporal's secrets (and
+    the payload keys when payloads are encrypted)."""
     from plg_handoff.worker import connect
 
     loaded = load_config(config)
-    client = await connect(loaded, Secrets())
+    client = await connect(loaded, _environment_secrets())
     return await use(client)
+
+
+def _environment_secrets() -> Secrets:
+    """The secrets in the environment, none required; a ConfigError names a malformed one."""
+    from pydantic import ValidationError
+
+    from plg_handoff.config import Secrets, format_validation_error
+
+    try:
+        return Secrets()
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "environment")) from None
 
 
 def _operator() -> str:
@@ -525,7 +574,8 @@ def _run_command() -> int:
     try:
         app()
     except ConfigError as exc:
-        console.print(f"[red]configuration error[/]\n{exc}")
+        # Escaped: the message names sections as "[temporal]", which is not markup.
+        console.print(f"[red]configuration error[/]\n{escape(str(exc))}")
         return 2
     except TemporalUnreachableError as exc:
         console.print(f"[red]Temporal unreachable[/]: {exc}")

@@ -7,7 +7,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -25,6 +25,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plg_handoff.domain.metrics import MAX_METRICS, MetricDefinition, default_metrics
 from plg_handoff.domain.ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from plg_handoff.codec import KeyRing
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -56,6 +59,12 @@ class TemporalSettings(_Section):
     max_cached_workflows: int = Field(default=1000, ge=0)
     """Workflows each worker process keeps in memory on each of its workflow task queues.
     A signal or query to one that left the cache replays it from its history first."""
+    encrypt_payloads: bool = Field(
+        False,
+        description="Encrypt every payload (workflow and activity inputs and results, signals,"
+        " queries, memos, failure messages) with AES-256-GCM, keys from HANDOFF_CODEC_KEYS;"
+        " Temporal UI reads them through `handoff codec-server`.",
+    )
 
 
 class TraitMapping(_Section):
@@ -518,6 +527,27 @@ class WebhookSettings(_Section):
         return url.host if url is not None else None
 
 
+class CodecServerSettings(_Section):
+    """`handoff codec-server`: Temporal's remote codec (POST /encode, /decode), so Temporal UI
+    and the `temporal` CLI can read encrypted payloads. Keys from HANDOFF_CODEC_KEYS."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8789, ge=0, le=65535)
+    ui_origins: tuple[str, ...] = Field(
+        (),
+        description="Origins of Temporal UI allowed to call it from the browser (CORS), e.g."
+        " https://temporal.example.com; the UI's browser tab makes the codec calls.",
+    )
+    require_token: bool = Field(
+        True,
+        description="Requests need `Authorization: Bearer <HANDOFF_CODEC_SERVER_TOKEN>`. Turn off"
+        " only where an authenticating proxy alone reaches the server.",
+    )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Larger requests are refused (413)."
+    )
+
+
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
@@ -575,6 +605,7 @@ class Config(_Section):
     rules: RuleSet = RuleSet()
     handoff: HandoffSettings = HandoffSettings()
     webhooks: WebhookSettings | None = None
+    codec_server: CodecServerSettings = CodecServerSettings()
     writeback: WritebackSettings = WritebackSettings()
     notifications: NotificationSettings = NotificationSettings()
     calibration: CalibrationSettings = CalibrationSettings()
@@ -623,14 +654,20 @@ class Secrets(BaseSettings):
     hubspot_client_secret: SecretStr | None = None  # signs HubSpot webhooks (v3)
     slack_webhook_url: SecretStr | None = None  # [notifications]
     slack_escalation_webhook_url: SecretStr | None = None  # SLA breaches; default the above
+    codec_keys: SecretStr | None = None  # payload encryption keys: "<id>:<base64>,..."
+    codec_server_token: SecretStr | None = None  # what `handoff codec-server` asks callers for
 
     def values(self) -> list[str]:
-        """Every secret value, for the log redactor."""
-        return [
+        """Every secret value, for the log redactor (each codec key on its own as well)."""
+        values = [
             value.get_secret_value()
             for value in self.__dict__.values()
             if isinstance(value, SecretStr) and value.get_secret_value()
         ]
+        if self.codec_keys is not None:
+            entries = self.codec_keys.get_secret_value().split(",")
+            values += [key.strip() for entry in entries for key in entry.split(":")[1:]]
+        return values
 
 
 def config_json_schema() -> str:
@@ -671,7 +708,26 @@ def load_secrets(config: Config) -> Secrets:
     missing = [f"{env}: required by {reason}" for env, reason in _required_secrets(config, secrets)]
     if missing:
         raise ConfigError("environment: missing secret(s)\n  " + "\n  ".join(missing))
+    if secrets.codec_keys is not None:
+        codec_keys(secrets)  # a malformed key fails the start, whether or not encryption is on
     return secrets
+
+
+def codec_keys(secrets: Secrets) -> KeyRing:
+    """The payload encryption keys of HANDOFF_CODEC_KEYS; a ConfigError naming the variable
+    (never a key) when they are missing or malformed."""
+    # Imported here: activities and workflows import this module, and need no cryptography.
+    from plg_handoff.codec import KEYS_VARIABLE, CodecKeyError, KeyRing
+
+    if secrets.codec_keys is None:
+        raise ConfigError(
+            f"environment: missing secret(s)\n  {KEYS_VARIABLE}: required by"
+            " [temporal] encrypt_payloads = true (and by `handoff codec-server`)"
+        )
+    try:
+        return KeyRing.parse(secrets.codec_keys.get_secret_value())
+    except CodecKeyError as exc:
+        raise ConfigError(f"environment: {exc}") from None
 
 
 def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]:
@@ -705,6 +761,8 @@ def _required_secrets(config: Config, secrets: Secrets) -> list[tuple[str, str]]
         needed.append(("HANDOFF_HUBSPOT_CLIENT_SECRET", "[webhooks] hubspot = true"))
     if config.notifications.enabled and secrets.slack_webhook_url is None:
         needed.append(("HANDOFF_SLACK_WEBHOOK_URL", "[notifications] enabled = true"))
+    if config.temporal.encrypt_payloads and secrets.codec_keys is None:
+        needed.append(("HANDOFF_CODEC_KEYS", "[temporal] encrypt_payloads = true"))
     return needed
 
 

@@ -22,6 +22,7 @@ from plg_handoff.config import (
 )
 from plg_handoff.devserver import DevServer
 from plg_handoff.logs import configure_logging, get_logger
+from plg_handoff.payloads import data_converter
 from plg_handoff.sandbox.feeder import UsageFeeder
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.schedules import ensure_schedules
@@ -71,7 +72,10 @@ def dev_config(options: DevOptions) -> Config:
     config = load_config(path)
     return config.model_copy(
         update={
-            "temporal": TemporalSettings(address=f"127.0.0.1:{options.port}"),
+            "temporal": TemporalSettings(
+                address=f"127.0.0.1:{options.port}",
+                encrypt_payloads=config.temporal.encrypt_payloads,  # off unless the file says
+            ),
             "crm": HubSpotConfig.model_validate(
                 {**config.crm.model_dump(), "base_url": f"http://127.0.0.1:{options.sandbox_port}"}
             ),
@@ -96,7 +100,12 @@ async def run_dev(options: DevOptions, console: Console) -> None:
 
     emulator = HubSpotEmulator(token=token, state_path=data_dir / "sandbox" / "hubspot.json")
     feeder = UsageFeeder(data_dir / "sandbox", interval_s=options.feed_interval_s)
-    server = DevServer(data_dir, port=options.port, ui_port=options.ui_port)
+    server = DevServer(
+        data_dir,
+        port=options.port,
+        ui_port=options.ui_port,
+        data_converter=data_converter(config.temporal, secrets),
+    )
     try:
         emulator.start(port=options.sandbox_port)
         crm = build_crm(config, secrets)

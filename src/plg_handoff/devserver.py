@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 
 from plg_handoff.payloads import DATA_CONVERTER
 from plg_handoff.search_attributes import dev_server_flags
@@ -37,9 +38,16 @@ class DevServer:
     so a restart on the same file does not meet SQLITE_BUSY."""
 
     def __init__(
-        self, data_dir: Path, *, port: int = 7233, ui_port: int = 8233, namespace: str = "default"
+        self,
+        data_dir: Path,
+        *,
+        port: int = 7233,
+        ui_port: int = 8233,
+        namespace: str = "default",
+        data_converter: DataConverter = DATA_CONVERTER,
     ) -> None:
         self.data_dir = data_dir
+        self.data_converter = data_converter  # the client's: `start` returns it connected
         self.port = port
         self.ui_port = ui_port
         self.namespace = namespace
@@ -102,7 +110,7 @@ class DevServer:
                 )
             try:
                 return await Client.connect(
-                    self.address, namespace=self.namespace, data_converter=DATA_CONVERTER
+                    self.address, namespace=self.namespace, data_converter=self.data_converter
                 )
             except RuntimeError:
                 if loop.time() > deadline:

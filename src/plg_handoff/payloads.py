@@ -4,7 +4,10 @@ field types resolved once per class.
 Temporal's JSON converter calls `typing.get_type_hints` for every dataclass value it decodes,
 and an account's usage signal holds a dataclass per day: with postponed annotations that is
 most of the cost of decoding a signal or a local activity's result. The values decoded are the
-same as the default converter's (a test decodes the project's contracts both ways)."""
+same as the default converter's (a test decodes the project's contracts both ways).
+
+With `[temporal] encrypt_payloads` on, every client, worker and replayer uses the same
+converter with the payloads encrypted (`data_converter`, `plg_handoff.codec`)."""
 
 from __future__ import annotations
 
@@ -16,12 +19,16 @@ from typing import Any, get_type_hints
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     EncodingPayloadConverter,
     JSONPlainPayloadConverter,
     JSONTypeConverter,
     value_to_type,
 )
+
+from plg_handoff.codec import EncryptionCodec, KeyRing
+from plg_handoff.config import Secrets, TemporalSettings, codec_keys
 
 # Keyed weakly: a workflow sandbox defines its workflow module's dataclasses anew for every
 # workflow instance, and those classes must not outlive it.
@@ -77,3 +84,23 @@ class PayloadConverter(CompositePayloadConverter):
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=PayloadConverter)
+
+
+def data_converter(settings: TemporalSettings, secrets: Secrets) -> DataConverter:
+    """The converter of every client, worker and replayer of a deployment: DATA_CONVERTER, with
+    its payloads encrypted when `[temporal] encrypt_payloads` is on. A ConfigError names
+    HANDOFF_CODEC_KEYS when it is on and the keys are missing or malformed."""
+    if not settings.encrypt_payloads:
+        return DATA_CONVERTER
+    return encrypted(codec_keys(secrets))
+
+
+def encrypted(keys: KeyRing) -> DataConverter:
+    """DATA_CONVERTER with every payload encrypted, failure messages and stack traces too (they
+    can quote an account's data): moved into the failure's encoded attributes, which the codec
+    encrypts."""
+    return dataclasses.replace(
+        DATA_CONVERTER,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

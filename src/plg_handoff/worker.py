@@ -34,7 +34,7 @@ from plg_handoff.connectors.segment.writeback import SegmentWriteback
 from plg_handoff.connectors.slack import SlackWebhook
 from plg_handoff.domain.funnel import FunnelRecord
 from plg_handoff.pace_sharing import keep_pace_shared
-from plg_handoff.payloads import DATA_CONVERTER
+from plg_handoff.payloads import data_converter
 from plg_handoff.temporal_errors import TemporalUnreachableError
 from plg_handoff.workflow_code import compile_workflow_code_once
 from plg_handoff.workflows.handoff import HandoffWorkflow
@@ -47,7 +47,7 @@ HEARTBEAT_THROTTLE = timedelta(seconds=5)
 
 async def connect(config: Config, secrets: Secrets) -> Client:
     """A client for the configured Temporal: local dev server, self-hosted, or Temporal Cloud
-    (TLS with a client certificate, or an API key)."""
+    (TLS with a client certificate, or an API key); payloads encrypted when configured."""
     settings = config.temporal
     tls: bool | TLSConfig = settings.tls
     if settings.tls_client_cert and settings.tls_client_key:
@@ -56,13 +56,14 @@ async def connect(config: Config, secrets: Secrets) -> Client:
             client_private_key=settings.tls_client_key.read_bytes(),
         )
     api_key = secrets.temporal_api_key.get_secret_value() if secrets.temporal_api_key else None
+    converter = data_converter(settings, secrets)
     try:
         return await Client.connect(
             settings.address,
             namespace=settings.namespace,
             tls=tls or bool(api_key),
             api_key=api_key,
-            data_converter=DATA_CONVERTER,
+            data_converter=converter,
         )
     except RuntimeError as exc:  # how the SDK's bridge reports a failed connection
         raise TemporalUnreachableError(
