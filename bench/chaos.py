@@ -3,7 +3,7 @@ emulators, once without faults and then once per seed with them; the final CRM s
 account's decision must be the same.
 
     python bench/chaos.py [--accounts 120] [--runs 10] [--worker-kills 5] [--server-kills 1]
-        [--crm-fault-rate 0.2] [--seed 1] [--timeout-s 900] [--keep DIR]
+        [--crm-fault-rate 0.2] [--seed 1] [--population-seed 1] [--timeout-s 900] [--keep DIR]
 
 Faults of a chaos run, placed by its seed over the span the fault-free run took:
   - the worker SIGKILLed (`--worker-kills` times) and started again 0-2 s later;
@@ -469,11 +469,14 @@ class ChaosSummary:
 
 def compare(reference: Outcome, run: RunReport, summary: ChaosSummary) -> None:
     outcome = run.outcome
-    duplicates = sum(n - 1 for n in outcome.deals.values() if n > 1)
-    duplicates += sum(
-        max(0, n - reference.tasks.get(handoff, 0)) for handoff, n in outcome.tasks.items()
-    )
-    duplicates += sum(n - 1 for n in outcome.companies.values() if n > 1)
+    doubled = {
+        "deals": {k: n for k, n in outcome.deals.items() if n > 1},
+        "tasks": {k: n for k, n in outcome.tasks.items() if n > reference.tasks.get(k, 0)},
+        "companies": {k: n for k, n in outcome.companies.items() if n > 1},
+    }
+    duplicates = sum(n - 1 for n in doubled["deals"].values())
+    duplicates += sum(n - reference.tasks.get(k, 0) for k, n in doubled["tasks"].items())
+    duplicates += sum(n - 1 for n in doubled["companies"].values())
     lost = sorted(set(reference.deals) - set(outcome.deals))
     diffs = sorted(
         account
@@ -495,7 +498,8 @@ def compare(reference: Outcome, run: RunReport, summary: ChaosSummary) -> None:
     if duplicates or lost or diffs or not outcome.settled or not same_quarantine:
         first_diffs = [(a, reference.routes.get(a), outcome.routes.get(a)) for a in diffs[:3]]
         summary.details.append(
-            f"seed {run.seed}: duplicates={duplicates} lost={lost[:5]} route_diffs={first_diffs} "
+            f"seed {run.seed}: duplicates={duplicates} {doubled} lost={lost[:5]} "
+            f"route_diffs={first_diffs} "
             f"settled={outcome.settled} quarantined={outcome.quarantined} "
             f"(fault-free {reference.quarantined}) notes={outcome.notes[-3:]}"
         )
@@ -510,10 +514,15 @@ async def run_chaos(
     server_kills: int,
     crm_fault_rate: float,
     seed: int = 1,
+    population_seed: int = 1,
     timeout_s: float = 900,
     say: Callable[[str], None] = lambda _: None,
 ) -> ChaosSummary:
-    population = await asyncio.to_thread(generate, accounts, workdir / "population", seed=seed)
+    """The fault-free run, then `runs` chaos runs with the seeds `seed`, `seed + 1`, ...; the
+    population is the same for all (`population_seed`)."""
+    population = await asyncio.to_thread(
+        generate, accounts, workdir / "population", seed=population_seed
+    )
     export = await asyncio.to_thread(poisoned, population)
     say(f"population: {accounts} accounts, {population.events:,} events, 3 poison lines")
     reference = await run_once(population, export, workdir / "fault-free", None, timeout_s, say)
@@ -549,7 +558,8 @@ def main() -> None:
     parser.add_argument("--worker-kills", type=int, default=5)
     parser.add_argument("--server-kills", type=int, default=1)
     parser.add_argument("--crm-fault-rate", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="the first chaos run's seed")
+    parser.add_argument("--population-seed", type=int, default=1)
     parser.add_argument("--timeout-s", type=float, default=900)
     parser.add_argument("--keep", type=Path, help="keep the runs' files in this directory")
     args = parser.parse_args()
@@ -564,6 +574,7 @@ def main() -> None:
                 server_kills=args.server_kills,
                 crm_fault_rate=args.crm_fault_rate,
                 seed=args.seed,
+                population_seed=args.population_seed,
                 timeout_s=args.timeout_s,
                 say=lambda text: print(text, flush=True),
             )

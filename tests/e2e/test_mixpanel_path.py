@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from plg_handoff.config import load_secrets
@@ -78,6 +79,12 @@ async def test_mixpanel_export_and_group_profiles_make_a_deal(
                 lambda s: s is not None and s.stage == "assigned",
             )
             assert status is not None
+            for workflow_id in (
+                f"usage-sync/demo/{config.temporal.task_queue}",
+                "handoff/mp-hot/1",
+            ):
+                history = await dev_env.client.get_workflow_handle(workflow_id).fetch_history()
+                assert_a_dead_workers_activities_are_noticed_within_seconds(history)
     finally:
         mixpanel.stop()
 
@@ -87,3 +94,20 @@ async def test_mixpanel_export_and_group_profiles_make_a_deal(
     exports = [c for c in mixpanel.calls if c.path == "/api/2.0/export"]
     assert len(exports) == 1, "one query for the whole window (60 queries/hour)"
     assert exports[0].content_encoding == "gzip"
+
+
+def assert_a_dead_workers_activities_are_noticed_within_seconds(history: WorkflowHistory) -> None:
+    """Every activity that may run longer than a minute heartbeats (issue 15, defect 5): a
+    killed worker's attempt is retried after its heartbeat timeout (at most 30 s), not when
+    its start-to-close timeout (up to 30 minutes) runs out."""
+    scheduled = [
+        event.activity_task_scheduled_event_attributes
+        for event in history.events
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled
+    for activity in scheduled:
+        if activity.start_to_close_timeout.ToTimedelta() <= timedelta(minutes=1):
+            continue
+        heartbeat = activity.heartbeat_timeout.ToTimedelta()
+        assert timedelta(0) < heartbeat <= timedelta(seconds=30), activity.activity_type.name

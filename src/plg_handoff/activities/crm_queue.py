@@ -5,9 +5,14 @@ taking the CRM's 429s."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from plg_handoff.config import CrmConfig, HubSpotConfig
 
 CRM_QUEUE_SUFFIX = "-crm"
+# The worker heartbeats the activities of the CRM queue (activities/keepalive.py): a killed
+# worker's call is retried after this, not after its start-to-close timeout.
+CRM_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 # Measured by bench/scale.py: a lone new handoff makes 3 to 4 calls over its 3 CRM activities
 # (owner, deal, task); in a burst concurrent activities share batch calls (lookups, deals,
 # companies and tasks a hundred a call), so an activity makes well under one call, and the

@@ -17,7 +17,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-SELF_HEARTBEATING = frozenset({"pull_usage", "refresh_open_opportunities"})
+SELF_HEARTBEATING = frozenset({"pull_usage"})
 BEATS_PER_TIMEOUT = 4
 
 

@@ -39,16 +39,13 @@ with workflow.unsafe.imports_passed_through():
         RecordFunnelInput,
         UpsertOpportunityInput,
     )
-    from plg_handoff.activities.crm_queue import crm_task_queue
+    from plg_handoff.activities.crm_queue import CRM_HEARTBEAT_TIMEOUT, crm_task_queue
     from plg_handoff.activities.notify import Notification, NotifyActivities
     from plg_handoff.activities.writeback import AnnounceInput, WritebackActivities
     from plg_handoff.domain.engine import Evaluation
     from plg_handoff.domain.follow_up import FollowUp, FunnelFields
 
 CRM_CALL_TIMEOUT = timedelta(minutes=2)
-# The worker heartbeats CRM calls (activities/keepalive.py): a killed worker's call is retried
-# after this, not after CRM_CALL_TIMEOUT.
-CRM_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 # CRM outages can last hours; keep trying with a capped interval rather than lose the handoff.
 CRM_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 OPEN_STAGES = ("opened", "assigned", "contacted")

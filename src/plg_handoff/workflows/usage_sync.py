@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from plg_handoff.activities.crm_queue import crm_task_queue
+    from plg_handoff.activities.crm_queue import CRM_HEARTBEAT_TIMEOUT, crm_task_queue
     from plg_handoff.activities.refresh import RefreshActivities, RefreshOpenInput
     from plg_handoff.activities.usage import PullUsageInput, PullUsageResult, UsageActivities
 
@@ -62,6 +62,9 @@ class UsageSyncWorkflow:
                 RefreshActivities.refresh_open_opportunities,
                 RefreshOpenInput(source),
                 start_to_close_timeout=timedelta(minutes=10),
+                # Heartbeated by the worker: a killed worker's refresh is retried within
+                # seconds, not when the ten minutes are up.
+                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=REFRESH_RETRY,
                 task_queue=crm_task_queue(workflow.info().task_queue),
             )
