@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +34,9 @@ from plg_handoff.domain.usage import AccountTraits, DayRollup
 from plg_handoff.logs import SecretRedactor
 from plg_handoff.payloads import DATA_CONVERTER, data_converter, encrypted
 
-KEY_1 = base64.b64encode(os.urandom(32)).decode()
-KEY_2 = base64.b64encode(os.urandom(32)).decode()
+# Fixed test keys: parametrized ids must be the same in every pytest-xdist process.
+KEY_1 = base64.b64encode(bytes(range(32))).decode()
+KEY_2 = base64.b64encode(bytes(range(100, 132))).decode()
 UPDATE = UsageUpdate(
     "acct-1",
     [DayRollup("2025-03-01", {"Report Viewed": 3}, 2, {"seats": 9})],
@@ -146,6 +146,7 @@ async def test_failure_messages_are_encrypted_too() -> None:
         (f"k1:{KEY_1[:-1]}!", "entry 1 (key id 'k1'): the key is not the base64 of 32 bytes"),
         (f"k1:{KEY_1},k1:{KEY_2}", "entry 2: key id 'k1' is listed twice"),
     ],
+    ids=["empty", "no id", "key before id", "space in id", "short", "not base64", "twice"],
 )
 def test_bad_keys_are_refused_naming_the_variable_never_the_key(text: str, message: str) -> None:
     with pytest.raises(CodecKeyError) as raised:
