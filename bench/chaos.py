@@ -72,6 +72,7 @@ from bench.scale import (
     _HeadlessDevServer,
     _list,
     hubspot_limits,
+    worker_env,
     write_config,
 )
 from plg_handoff import search_attributes as sa
@@ -169,15 +170,8 @@ class Stack:
             prebuilt_export=export,
         )
         self.config = workdir / "handoff.toml"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-        env.update(
-            HANDOFF_HUBSPOT_ACCESS_TOKEN=HUBSPOT_TOKEN,
-            HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME=MIXPANEL_USER,
-            HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET=MIXPANEL_SECRET,
-            PYTHONUNBUFFERED="1",
-        )
-        self.env = env
-        self.workers = Workers(self.config, env, workdir, self.meter)
+        self.env = worker_env()
+        self.workers = Workers(self.config, self.env, workdir, self.meter)
         self.client: Client | None = None
 
     async def start(self) -> None:

@@ -459,6 +459,19 @@ def _free_port() -> int:
         return port
 
 
+def worker_env() -> dict[str, str]:
+    """This process's environment for `handoff` commands, with the emulators' credentials
+    instead of any HANDOFF_ setting of the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env.update(
+        HANDOFF_HUBSPOT_ACCESS_TOKEN=HUBSPOT_TOKEN,
+        HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME=MIXPANEL_USER,
+        HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET=MIXPANEL_SECRET,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
 def _toml_string(value: str) -> str:
     return json.dumps(value)  # a TOML basic string for the paths and URLs written here
 
@@ -1190,13 +1203,7 @@ async def run_scale(
         prebuilt_export=population.export_path,
     )
     config = workdir / "handoff.toml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env.update(
-        HANDOFF_HUBSPOT_ACCESS_TOKEN=HUBSPOT_TOKEN,
-        HANDOFF_MIXPANEL_SERVICE_ACCOUNT_USERNAME=MIXPANEL_USER,
-        HANDOFF_MIXPANEL_SERVICE_ACCOUNT_SECRET=MIXPANEL_SECRET,
-        PYTHONUNBUFFERED="1",
-    )
+    env = worker_env()
     pool = Workers(config, env, workdir, meter)
     started_at = time.time()
     try:
