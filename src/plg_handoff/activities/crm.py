@@ -30,7 +30,7 @@ from plg_handoff.connectors.base import (
     SupportsBatchWrites,
     TaskSpec,
 )
-from plg_handoff.connectors.errors import ConnectorError
+from plg_handoff.connectors.errors import ConnectorError, TransientError
 from plg_handoff.domain import routing
 from plg_handoff.domain.engine import Evaluation, FiredTrigger
 from plg_handoff.domain.usage import AccountTraits
@@ -41,6 +41,9 @@ VISIBILITY_PAGE = 1_000
 VISIBILITY_LAG_S = 300.0  # as the owner pool counts its own recent assignments
 ACCOUNT_LOOKUPS_PER_CALL = 100
 WRITES_PER_CALL = 100  # opportunities or tasks a batch write takes (the connector splits more)
+# Failures after which the CRM may still be doing the write: no answer at all (our timeout, a
+# dropped connection), or a gateway that stopped waiting for the CRM (504).
+UNANSWERED: frozenset[int | None] = frozenset({None, 504})
 AccountLookup = tuple[str, tuple[str, ...]]
 
 
@@ -316,14 +319,41 @@ class CrmActivities:
 
     @activity.defn(name="create_owner_task")
     async def create_owner_task(self, request: OwnerTaskInput) -> OwnerTaskResult:
-        existing = await asyncio.to_thread(
-            self._crm.find_task, request.opportunity_id, request.owner.owner_id
-        )
+        existing = await self._find_task(request)
         if existing is not None:
             return OwnerTaskResult(existing, created=False)
-        task_id = await self._create_task(owner_task(request))
+        try:
+            task_id = await self._create_task(owner_task(request))
+        except TransientError as exc:
+            task_id = await self._created_after_all(request, exc)
         log.info("handoff.task_created", opportunity_id=request.opportunity_id, task_id=task_id)
         return OwnerTaskResult(task_id, created=True)
+
+    async def _find_task(self, request: OwnerTaskInput) -> str | None:
+        return await asyncio.to_thread(
+            self._crm.find_task, request.opportunity_id, request.owner.owner_id
+        )
+
+    async def _created_after_all(self, request: OwnerTaskInput, failure: TransientError) -> str:
+        """The task of a create whose outcome is unknown, or `failure` again. A task has no
+        key the CRM would refuse a second one by, so a retry that looked while the first
+        create was still on its way would make a second task. An answered request (any
+        status) is over: one look tells. An unanswered one (our timeout, a dropped
+        connection, a gateway's 504) may still be running: the look is repeated after the
+        time a request is given, before Temporal's retry looks and creates again."""
+        found = await self._find_task(request)
+        if found is None and failure.status in UNANSWERED:
+            log.warning(
+                "handoff.task_create_unclear",
+                opportunity_id=request.opportunity_id,
+                error=type(failure).__name__,
+                status=failure.status,
+            )
+            await asyncio.sleep(self._config.crm.timeout.total_seconds())
+            found = await self._find_task(request)
+        if found is None:
+            raise failure
+        return found
 
     async def _upsert(self, draft: OpportunityDraft) -> OpportunityRef:
         """Concurrent upserts of this worker share batch calls where the CRM batches (a burst
