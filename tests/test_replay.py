@@ -35,6 +35,7 @@ def test_histories_are_committed() -> None:
         "handoff_sla_breached",
         "handoff_won",
         "query_budget",  # the Mixpanel export budget every worker shares
+        "delivery_ledger",  # the webhook deliveries every worker's receiver has taken
     } <= names
 
 

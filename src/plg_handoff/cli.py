@@ -93,7 +93,7 @@ async def _worker(path: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    receiver = build_receiver(client, config.webhooks, secrets)
+    receiver = build_receiver(client, config.webhooks, secrets, config.temporal.task_queue)
     async with build_worker(client, config, secrets, crm):
         schedules = await ensure_schedules(client, config)
         if receiver is not None:

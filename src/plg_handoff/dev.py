@@ -120,6 +120,7 @@ async def run_dev(options: DevOptions, console: Console) -> None:
             client,
             config.webhooks or WebhookSettings(port=0),  # any free port unless configured
             secret.get_secret_value() if secret else SANDBOX_CLIENT_SECRET,
+            task_queue=config.temporal.task_queue,
         )
         async with build_worker(client, config, secrets, crm):
             await ensure_schedules(client, config)

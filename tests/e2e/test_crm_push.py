@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from plg_handoff.activities.delivery_ledger import delivery_ledger_workflow_id
 from plg_handoff.config import Config, Secrets, load_config, load_secrets
 from plg_handoff.sandbox.hubspot.emulator import HubSpotEmulator
 from plg_handoff.webhooks import hubspot as hubspot_webhooks
@@ -37,6 +38,7 @@ from tests.support import (
     eventually,
     free_port,
     handoff_status,
+    record_history,
     start_account_near_its_seat_limit,
 )
 
@@ -79,7 +81,10 @@ async def pushing(
     crm = build_crm(config, secrets)
     crm.ensure_properties()
     receiver = WebhookReceiver(
-        dev_env.client, config.webhooks, secrets.hubspot_client_secret.get_secret_value()
+        dev_env.client,
+        config.webhooks,
+        secrets.hubspot_client_secret.get_secret_value(),
+        task_queue=config.temporal.task_queue,
     )
     async with build_worker(dev_env.client, config, secrets, crm), receiver:
         yield Pushing(dev_env.client, config, hubspot, receiver)
@@ -181,6 +186,24 @@ async def stage_after(run: Pushing, workflow_id: str, seconds: float) -> str | N
     return status.stage if status else None
 
 
+async def replayed_to_another_worker(
+    run: Pushing, request: tuple[str, bytes, dict[str, str]]
+) -> int:
+    """The status another worker's receiver (behind the same public URL, as behind a load
+    balancer) answers the same signed request with."""
+    assert run.config.webhooks is not None
+    settings = run.config.webhooks.model_copy(update={"public_url": run.receiver.url})
+    other = WebhookReceiver(
+        run.client, settings, CLIENT_SECRET, task_queue=run.config.temporal.task_queue
+    )
+    url, body, headers = request
+    async with other:
+        status, _ = await asyncio.to_thread(
+            post, url.replace(run.receiver.url, other.url), body, headers
+        )
+    return status
+
+
 async def test_signed_hubspot_webhook_makes_the_handoff_read_the_crm_now(
     pushing: Pushing,
 ) -> None:
@@ -203,6 +226,9 @@ async def test_signed_hubspot_webhook_makes_the_handoff_read_the_crm_now(
     assert status == 204
     status, _ = await asyncio.to_thread(post, *request)
     assert status == 409  # the same signed request again: a replay, not processed twice
+    assert await replayed_to_another_worker(pushing, request) == 409
+    ledger = delivery_ledger_workflow_id(pushing.config.temporal.task_queue)
+    await record_history(pushing.client, ledger, "delivery_ledger")
     won = await eventually(
         lambda: handoff_status(pushing.client, workflow_id),
         lambda s: s is not None and s.stage == "won",

@@ -23,10 +23,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from plg_handoff.activities.contracts import CRM_CHANGED_SIGNAL, CrmChanged
+from plg_handoff.activities.delivery_ledger import delivery_key, take_delivery
 from plg_handoff.asgi.body import BodyRefused, read_body
 from plg_handoff.asgi.limits import ServerLimits, TlsFiles
 from plg_handoff.asgi.server import AsgiServer
@@ -84,11 +85,19 @@ class WebhookReceiver:
     """`await start()` / `await stop()` (or `async with`) on the worker's running loop."""
 
     def __init__(
-        self, client: Client, settings: WebhookSettings, hubspot_secret: str | None
+        self,
+        client: Client,
+        settings: WebhookSettings,
+        hubspot_secret: str | None,
+        *,
+        task_queue: str | None = None,
     ) -> None:
+        """`task_queue`: the deployment's; with it a replay is refused whichever worker's
+        receiver it reaches (`activities/delivery_ledger.py`), without it by this one only."""
         if settings.hubspot and not hubspot_secret:
             raise ValueError("HubSpot webhooks need the app's client secret")
         self.client = client
+        self.task_queue = task_queue
         self.settings = settings
         self.hubspot_secret = hubspot_secret
         self.replays = hubspot.ReplayGuard()
@@ -159,6 +168,8 @@ class WebhookReceiver:
             self.replays.check(headers, now_ms)
         except hubspot.WebhookRejected as exc:
             return _refused("hubspot", exc.status, str(exc))
+        if not await self._first_delivery(headers):
+            return _refused("hubspot", 409, "HubSpot request already taken by another worker")
         if (answer := await self._deliver("hubspot", ids)) is not None:
             return answer
         return Response(status_code=204)
@@ -180,6 +191,22 @@ class WebhookReceiver:
             return answer
         return Response(salesforce.ACK, media_type="text/xml; charset=utf-8")
 
+    async def _first_delivery(self, headers: dict[str, str]) -> bool:
+        """Whether no worker's receiver took this signed request before (True when the ledger
+        is not asked, or cannot be: this receiver's own check stands then)."""
+        if self.task_queue is None:
+            return True
+        signature = headers.get(hubspot.SIGNATURE_HEADER.lower(), "")
+        key = delivery_key("hubspot", signature)
+        try:
+            async with asyncio.timeout(SIGNAL_TIMEOUT_S):
+                return await take_delivery(
+                    self.client, self.task_queue, key, hubspot.MAX_AGE_MS / 1000
+                )
+        except (RPCError, WorkflowUpdateFailedError, TimeoutError) as exc:
+            log.warning("webhooks.ledger_unreachable", source="hubspot", error=str(exc)[:200])
+            return True
+
     async def _deliver(self, source: str, ids: list[str]) -> Response | None:
         """None once signalled; a 503 (the CRM sends it again) when Temporal is unreachable."""
         try:
@@ -200,10 +227,12 @@ def _refused(source: str, status: int, reason: str, *, close: bool = False) -> R
 
 
 def build_receiver(
-    client: Client, settings: WebhookSettings | None, secrets: Secrets
+    client: Client, settings: WebhookSettings | None, secrets: Secrets, task_queue: str
 ) -> WebhookReceiver | None:
     """The configured receiver ([webhooks]), not started; None when not configured."""
     if settings is None:
         return None
     secret = secrets.hubspot_client_secret
-    return WebhookReceiver(client, settings, secret.get_secret_value() if secret else None)
+    return WebhookReceiver(
+        client, settings, secret.get_secret_value() if secret else None, task_queue=task_queue
+    )

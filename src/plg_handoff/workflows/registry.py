@@ -1,6 +1,7 @@
 """Every workflow a worker registers (and a replayer knows)."""
 
 from plg_handoff.workflows.account import AccountWorkflow
+from plg_handoff.workflows.delivery_ledger import DeliveryLedgerWorkflow
 from plg_handoff.workflows.digest import DigestWorkflow
 from plg_handoff.workflows.handoff import HandoffWorkflow
 from plg_handoff.workflows.notification_ledger import NotificationLedgerWorkflow
@@ -16,4 +17,5 @@ ALL_WORKFLOWS = (
     NotificationLedgerWorkflow,
     DigestWorkflow,
     QueryBudgetWorkflow,
+    DeliveryLedgerWorkflow,
 )
