@@ -482,6 +482,12 @@ class WebhookSettings(_Section):
         description="The org's My Domain URL (https://acme.my.salesforce.com): a message's"
         " EnterpriseUrl and PartnerUrl must be on its host.",
     )
+    salesforce_verify_session: bool = Field(
+        False,
+        description="Check each outbound message's session with Salesforce (UserInfo on"
+        " salesforce_instance_url) before acting on it; the outbound message must send its"
+        " session id ('Send Session ID').",
+    )
     idle_timeout: Duration = Field(
         timedelta(seconds=5),
         ge=timedelta(seconds=1),
@@ -515,6 +521,12 @@ class WebhookSettings(_Section):
         description="Require a client certificate signed by this CA (PEM), e.g. the one"
         " Salesforce presents with outbound messages.",
     )
+
+    @model_validator(mode="after")
+    def _session_check_needs_the_instance(self) -> WebhookSettings:
+        if self.salesforce_verify_session and self.salesforce_instance_url is None:
+            raise ValueError("salesforce_verify_session needs salesforce_instance_url")
+        return self
 
     @model_validator(mode="after")
     def _tls_needs_a_certificate(self) -> WebhookSettings:

@@ -7,6 +7,7 @@ requires Salesforce's client certificate. No request here gets as far as Tempora
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import ipaddress
 import ssl
@@ -24,6 +25,9 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from plg_handoff.config import WebhookSettings
+from plg_handoff.sandbox.salesforce.emulator import ORG_ID as SANDBOX_ORG_ID
+from plg_handoff.sandbox.salesforce.emulator import SalesforceEmulator
+from plg_handoff.webhooks import salesforce
 from plg_handoff.webhooks.receiver import HUBSPOT_PATH, SALESFORCE_PATH, WebhookReceiver
 from tests import http_probes
 from tests.http_probes import status_of
@@ -267,3 +271,51 @@ async def test_a_busy_port_fails_the_start_with_an_os_error() -> None:
         with pytest.raises(OSError, match="in use"):
             await second.start(port=busy)
         assert not second._server.running
+
+
+def message_with_session(org_id: str, host: str, session: str) -> bytes:
+    body = outbound_message(host=host).replace(ORG_ID.encode(), org_id.encode())
+    return body.replace(b"<ActionId>", f"<SessionId>{session}</SessionId><ActionId>".encode())
+
+
+async def test_salesforce_sessions_are_checked_with_salesforce_when_configured() -> None:
+    """With `salesforce_verify_session`, a message whose SessionId Salesforce does not vouch
+    for (UserInfo on the configured instance) is refused, however well it names the org."""
+    emulator = SalesforceEmulator()
+    instance = emulator.start()
+    host = urlsplit(instance).hostname or ""
+    checked = settings(
+        salesforce_organization_id=SANDBOX_ORG_ID,
+        salesforce_instance_url=instance,
+        salesforce_verify_session=True,
+    )
+    try:
+        async with WebhookReceiver(NO_TEMPORAL, checked, SECRET) as receiver:
+            parts = urlsplit(receiver.url)
+            at = parts.hostname or "", parts.port or 0
+
+            async def status(session: str) -> int | None:
+                body = message_with_session(SANDBOX_ORG_ID, host, session)
+                answer = await http_probes.idle(*at, request(SALESFORCE_PATH, body), wait_s=3)
+                return status_of(answer.answer)
+
+            assert await status(f"{SANDBOX_ORG_ID}!forged-session") == 403
+            assert await status("") == 403  # "Send Session ID" is off
+            valid = emulator.issue_token()
+            message = salesforce.parse(message_with_session(SANDBOX_ORG_ID, host, valid))
+            salesforce.verify_session(instance, message, timeout_s=5)  # vouched for
+            other_org = dataclasses.replace(message, organization_id="00D000000000OTH")
+            with pytest.raises(salesforce.MessageRejected) as refused:
+                salesforce.verify_session(instance, other_org, timeout_s=5)
+            assert refused.value.status == 403
+            assert valid not in repr(message)
+    finally:
+        emulator.stop()
+    with pytest.raises(salesforce.MessageRejected) as unanswered:
+        salesforce.verify_session(instance, message, timeout_s=2)
+    assert unanswered.value.status == 503  # Salesforce sends the message again later
+
+
+def test_a_session_check_needs_the_instance_to_ask() -> None:
+    with pytest.raises(ValidationError, match="salesforce_verify_session needs"):
+        settings(salesforce_instance_url=None, salesforce_verify_session=True)

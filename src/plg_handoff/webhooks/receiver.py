@@ -185,6 +185,11 @@ class WebhookReceiver:
         try:
             message = await asyncio.to_thread(salesforce.parse, body)
             salesforce.verify(expected, message)
+            instance = self.settings.salesforce_instance_url
+            if self.settings.salesforce_verify_session and instance is not None:
+                await asyncio.to_thread(
+                    salesforce.verify_session, str(instance), message, SIGNAL_TIMEOUT_S
+                )
         except salesforce.MessageRejected as exc:
             return _refused("salesforce", exc.status, str(exc))
         if (answer := await self._deliver("salesforce", message.object_ids)) is not None:

@@ -13,14 +13,16 @@ message, the most Salesforce sends."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import requests
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT_NS = "urn:sobject.enterprise.soap.sforce.com"
+USERINFO_PATH = "/services/oauth2/userinfo"
 MAX_NOTIFICATIONS = 100  # the outbound-message WSDL: Notification maxOccurs="100"
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
@@ -44,6 +46,7 @@ class OutboundMessage:
     action_id: str = ""
     enterprise_url: str = ""
     partner_url: str = ""
+    session_id: str = field(default="", repr=False)  # a live session: never shown or logged
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ def parse(body: bytes) -> OutboundMessage:
         action_id=text("ActionId"),
         enterprise_url=text("EnterpriseUrl"),
         partner_url=text("PartnerUrl"),
+        session_id=text("SessionId"),
     )
 
 
@@ -114,3 +118,28 @@ def verify(expected: Expected, message: OutboundMessage) -> None:
             parts = urlsplit(url)
             if parts.scheme != "https" or parts.hostname != expected.instance_host.lower():
                 raise MessageRejected(403, f"{name} is not on the org's instance")
+
+
+def verify_session(instance_url: str, message: OutboundMessage, timeout_s: float) -> None:
+    """Raises MessageRejected unless Salesforce itself vouches for the message's session:
+    UserInfo (`/services/oauth2/userinfo`) on the configured instance, never on a URL the
+    message names, must answer for the configured org. 503 when Salesforce cannot say now
+    (Salesforce sends the message again)."""
+    if not message.session_id:
+        raise MessageRejected(403, "no SessionId: set 'Send Session ID' on the outbound message")
+    url = instance_url.rstrip("/") + USERINFO_PATH
+    headers = {"Authorization": f"Bearer {message.session_id}", "Accept": "application/json"}
+    try:
+        answer = requests.get(url, headers=headers, timeout=timeout_s)
+    except requests.RequestException:
+        raise MessageRejected(503, "Salesforce did not answer the session check") from None
+    if answer.status_code in (401, 403):
+        raise MessageRejected(403, "the message's session is not valid on the org")
+    if answer.status_code != 200:
+        raise MessageRejected(503, f"the session check answered {answer.status_code}")
+    try:
+        organization = answer.json().get("organization_id", "")
+    except (ValueError, AttributeError):
+        raise MessageRejected(503, "the session check answered something else than JSON") from None
+    if not same_org(message.organization_id, str(organization)):
+        raise MessageRejected(403, "the message's session belongs to another org")

@@ -42,6 +42,7 @@ from .store import DEFAULT_USERS, Store, UserSeed
 __all__ = ["Call", "FaultPlan", "SalesforceEmulator"]
 
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105  # a path, not a secret
+USERINFO_PATH = "/services/oauth2/userinfo"
 DATA_PREFIX = "/services/data/"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
@@ -176,6 +177,10 @@ class SalesforceEmulator(ServedEndpoint):
             reply = self._token(headers, body)
             self._record(method, TOKEN_PATH, path, reply.status)
             return reply
+        if path == USERINFO_PATH and method == "GET":
+            reply = self._userinfo(headers)
+            self._record(method, USERINFO_PATH, path, reply.status)
+            return reply
         if not path.startswith(DATA_PREFIX):
             return Reply(404, not_found().body())
         route = _route_name(method, path)
@@ -225,6 +230,15 @@ class SalesforceEmulator(ServedEndpoint):
             raise ApiError(
                 failure.status, "SERVER_UNAVAILABLE", "Server unavailable, try again later."
             )
+
+    def _userinfo(self, headers: Mapping[str, str]) -> Reply:
+        """OpenID Connect's UserInfo for a session (what an outbound message's SessionId can
+        be checked with); an unknown session is 403 `Bad_OAuth_Token`, as Salesforce answers."""
+        try:
+            self._authenticate(headers.get("authorization"))
+        except ApiError:
+            return Reply(403, "Bad_OAuth_Token", content_type="text/plain")
+        return Reply(200, {"organization_id": ORG_ID, "user_id": "0055e000001SANDBOX"})
 
     def _authenticate(self, header: str | None) -> None:
         token = header[7:] if header and header.lower().startswith("bearer ") else ""
