@@ -38,8 +38,8 @@ from pydantic import Field, field_validator, model_validator
 from plg_handoff.domain.domains import domain_of
 from plg_handoff.domain.rules import RuleModel
 from plg_handoff.domain.segments import money
-from plg_handoff.domain.triggers.feature import plural
 from plg_handoff.domain.triggers.registry import FiredTrigger
+from plg_handoff.domain.triggers.series import plural
 from plg_handoff.domain.view import AccountView
 
 FilterName = Literal[

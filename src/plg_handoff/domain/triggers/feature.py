@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from plg_handoff.domain import windows
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
+from plg_handoff.domain.triggers.series import parse_day, plural
 from plg_handoff.domain.usage import DayRollup
 from plg_handoff.domain.view import AccountView
 
@@ -236,18 +237,6 @@ Series = Mapping[date, int]
 V = TypeVar("V")
 
 
-def parse_day(text: object) -> date | None:
-    """An ISO day (a timestamp's day too), or None when it is none."""
-    if not isinstance(text, str):
-        return None
-    for candidate in (text, text[:10]):
-        try:
-            return date.fromisoformat(candidate)
-        except ValueError:
-            continue
-    return None
-
-
 def count(value: object) -> int:
     """A daily figure as a count: positive whole numbers as they are, anything else 0."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -374,10 +363,6 @@ def plan_key(plan: object) -> str | None:
 def in_plans(plan: object, plans: Collection[str]) -> bool:
     key = plan_key(plan)
     return key is not None and key in {p for p in map(plan_key, plans) if p}
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def times(n: int) -> str:

@@ -10,15 +10,13 @@ from pydantic import Field, model_validator
 from plg_handoff.domain import windows
 from plg_handoff.domain.rules import TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
+from plg_handoff.domain.triggers.series import number, parse_day, plural
 from plg_handoff.domain.triggers.volume import (
     MAX_RUN_DAYS,
     TIMES,
     baseline_total,
     daily_series,
     first_of_run,
-    number,
-    parse_day,
-    plural,
     ratio,
     total_over,
 )

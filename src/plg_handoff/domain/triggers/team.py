@@ -16,8 +16,6 @@ from plg_handoff.domain.triggers.feature import (
     current_run,
     daily,
     metric_daily,
-    parse_day,
-    plural,
     span_items,
     span_total,
     times,
@@ -27,6 +25,7 @@ from plg_handoff.domain.triggers.feature import (
     window_values,
 )
 from plg_handoff.domain.triggers.registry import Signal, trigger
+from plg_handoff.domain.triggers.series import parse_day, plural
 from plg_handoff.domain.view import AccountView
 
 

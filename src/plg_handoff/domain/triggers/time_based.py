@@ -17,12 +17,11 @@ from plg_handoff.domain.triggers.feature import (
     daily,
     days_before,
     in_plans,
-    parse_day,
-    plural,
     span_total,
     window_total,
 )
 from plg_handoff.domain.triggers.registry import Signal, trigger
+from plg_handoff.domain.triggers.series import parse_day, plural
 from plg_handoff.domain.view import AccountView
 
 IGNORED_EVENTS = ("Page Viewed", "$mp_web_page_view", "$identify", "$create_alias")

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from plg_handoff.domain import windows
 from plg_handoff.domain.rules import QuotaSpec, RuleModel, TriggerRule
 from plg_handoff.domain.triggers.registry import Signal, trigger
+from plg_handoff.domain.triggers.series import number, parse_day, plural
 from plg_handoff.domain.usage import DayRollup
 from plg_handoff.domain.view import AccountView
 
@@ -638,14 +639,6 @@ def _fmt(value: float) -> str:
 # --- shared helpers -------------------------------------------------------------------------
 
 
-def parse_day(day: str) -> date | None:
-    """A rollup's ISO day, or None for one that is not a date."""
-    try:
-        return date.fromisoformat(day)
-    except ValueError:
-        return None
-
-
 def daily_series(view: AccountView, value_of: Callable[[DayRollup], float]) -> dict[int, float]:
     """Each day's value by date ordinal (rollups of one day add up; unreadable days are left
     out, and so are days without rollups: read them as 0)."""
@@ -689,14 +682,6 @@ def first_of_run(holds: Callable[[int], bool], end: int, max_days: int) -> int:
     return first
 
 
-def number(value: float) -> str:
-    """A figure as a rep reads it: 4,080 / 8.5 / 0.25 (at most two decimals)."""
-    if not math.isfinite(value) or abs(value) >= 1e15:
-        return f"{value:.3g}"
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
 def amount(value: float) -> str:
     """Money, whole: 1,200."""
     return f"{value:,.0f}" if math.isfinite(value) and abs(value) < 1e15 else f"{value:.3g}"
@@ -712,7 +697,3 @@ def percent(fraction: float) -> str:
     if not math.isfinite(fraction) or abs(fraction) >= 1e13:
         return f"{fraction * 100:.3g}%"
     return f"{fraction * 100:,.0f}%"
-
-
-def plural(count: float, word: str) -> str:
-    return f"{number(count)} {word}" if count == 1 else f"{number(count)} {word}s"
