@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -46,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
     from plg_handoff.domain.follow_up import FollowUp, FunnelFields
 
 CRM_CALL_TIMEOUT = timedelta(minutes=2)
+P = TypeVar("P")
+R = TypeVar("R")
 # CRM outages can last hours; keep trying with a capped interval rather than lose the handoff.
 CRM_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 OPEN_STAGES = ("opened", "assigned", "contacted")
@@ -184,6 +187,23 @@ class HandoffWorkflow:
         self._expiry_clock: Clock | None = None
         # From the input, not the handoff queue it runs on; known before any handler runs.
         self._crm_queue = crm_task_queue(request.task_queue or workflow.info().task_queue)
+
+    async def _on_crm(
+        self,
+        activity: Callable[[CrmActivities, P], Awaitable[R]],
+        arg: P,
+        *,
+        retry_policy: RetryPolicy = CRM_RETRY,
+    ) -> R:
+        """A CRM activity, on the CRM queue, with the options every CRM call shares."""
+        return await workflow.execute_activity_method(
+            activity,
+            arg,
+            start_to_close_timeout=CRM_CALL_TIMEOUT,
+            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
+            retry_policy=retry_policy,
+            task_queue=self._crm_queue,
+        )
 
     @workflow.run
     async def run(self, request: HandoffInput) -> HandoffStatus:
@@ -328,13 +348,9 @@ class HandoffWorkflow:
         status = self._require_status()
         await self._refresh_evidence()
         try:
-            seen: FollowUp = await workflow.execute_activity_method(
+            seen: FollowUp = await self._on_crm(
                 CrmActivities.read_follow_up,
                 FollowUpInput(status.opportunity_id or "", status.task_id),
-                start_to_close_timeout=CRM_CALL_TIMEOUT,
-                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-                retry_policy=CRM_RETRY,
-                task_queue=self._crm_queue,
             )
         except ActivityError as exc:
             if not (isinstance(exc.cause, ApplicationError) and exc.cause.type == "NotFound"):
@@ -419,18 +435,14 @@ class HandoffWorkflow:
         """The owner an operator named (looked up in the CRM), or the pool's next one who has
         not had this handoff; a non-retryable activity error when there is none."""
         if owner_id is not None:
-            named: AssignedOwner = await workflow.execute_activity_method(
+            named: AssignedOwner = await self._on_crm(
                 CrmActivities.find_owner,
                 FindOwnerInput(owner_id),
-                start_to_close_timeout=CRM_CALL_TIMEOUT,
-                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-                retry_policy=CRM_RETRY,
-                task_queue=self._crm_queue,
             )
             return named
         status = self._require_status()
         current = status.owner_id
-        pooled: AssignedOwner = await workflow.execute_activity_method(
+        pooled: AssignedOwner = await self._on_crm(
             CrmActivities.assign_owner,
             AssignOwnerInput(
                 facts.handoff_key,
@@ -439,10 +451,6 @@ class HandoffWorkflow:
                 exclude=[*status.previous_owners, *([current] if current else [])],
                 round=len(status.previous_owners) + 1,
             ),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
         return pooled
 
@@ -462,25 +470,17 @@ class HandoffWorkflow:
             if owner.owner_id == current:
                 status.notes.append(f"not reassigned ({reason}): no other owner in the pool")
                 return False
-            opportunity = await workflow.execute_activity_method(
+            opportunity = await self._on_crm(
                 CrmActivities.upsert_opportunity,
                 UpsertOpportunityInput(facts, owner.owner_id, opportunity_id=status.opportunity_id),
-                start_to_close_timeout=CRM_CALL_TIMEOUT,
-                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-                retry_policy=CRM_RETRY,
-                task_queue=self._crm_queue,
             )
             policy = self._policy
             due_after = timedelta(seconds=policy.task_due_after_s if policy else 86400)
-            task = await workflow.execute_activity_method(
+            task = await self._on_crm(
                 CrmActivities.create_owner_task,
                 OwnerTaskInput(
                     facts, opportunity.opportunity_id, owner, workflow.now() + due_after
                 ),
-                start_to_close_timeout=CRM_CALL_TIMEOUT,
-                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-                retry_policy=CRM_RETRY,
-                task_queue=self._crm_queue,
             )
             if current:
                 status.previous_owners.append(current)
@@ -563,13 +563,10 @@ class HandoffWorkflow:
             sla_met=None if "pending" in sla else "breached" not in sla,
         )
         try:
-            await workflow.execute_activity_method(
+            await self._on_crm(
                 CrmActivities.record_funnel,
                 RecordFunnelInput(status.opportunity_id, fields),
-                start_to_close_timeout=CRM_CALL_TIMEOUT,
-                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
                 retry_policy=FUNNEL_RETRY,
-                task_queue=self._crm_queue,
             )
         except ActivityError as exc:
             workflow.logger.warning(
@@ -795,13 +792,9 @@ class HandoffWorkflow:
             return
         self._newer_evidence = None
         self._facts = facts = HandoffFacts(facts.handoff_key, facts.account_id, facts.traits, newer)
-        opportunity = await workflow.execute_activity_method(
+        opportunity = await self._on_crm(
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
         self._keep_opportunity(opportunity.opportunity_id)
         status.evidence_updates += 1
@@ -817,13 +810,9 @@ class HandoffWorkflow:
             "handoff.crm_records_restored",
             extra={"handoff": status.handoff_key, "missing": missing},
         )
-        opportunity = await workflow.execute_activity_method(
+        opportunity = await self._on_crm(
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, status.owner_id, opportunity_id=status.opportunity_id),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
         self._keep_opportunity(opportunity.opportunity_id)
         contact = self._contact_clock if status.contacted_at is None else None
@@ -832,7 +821,7 @@ class HandoffWorkflow:
             due = workflow.now() + timedelta(
                 seconds=self._policy.task_due_after_s if self._policy else 86400
             )
-        task = await workflow.execute_activity_method(
+        task = await self._on_crm(
             CrmActivities.create_owner_task,
             OwnerTaskInput(
                 facts,
@@ -840,10 +829,6 @@ class HandoffWorkflow:
                 AssignedOwner(status.owner_id, status.owner_name or status.owner_id, ""),
                 due,
             ),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
         status.task_id = task.task_id
         status.notes.append(f"restored in the CRM after: {missing}")
@@ -867,23 +852,15 @@ class HandoffWorkflow:
 
     async def _assign(self, facts: HandoffFacts, policy: HandoffPolicy) -> None:
         status = self._require_status()
-        owner: AssignedOwner = await workflow.execute_activity_method(
+        owner: AssignedOwner = await self._on_crm(
             CrmActivities.assign_owner,
             AssignOwnerInput(facts.handoff_key, facts.account_id, facts=facts),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
-        opportunity = await workflow.execute_activity_method(
+        opportunity = await self._on_crm(
             CrmActivities.upsert_opportunity,
             UpsertOpportunityInput(facts, owner.owner_id),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
-        task = await workflow.execute_activity_method(
+        task = await self._on_crm(
             CrmActivities.create_owner_task,
             OwnerTaskInput(
                 facts,
@@ -891,10 +868,6 @@ class HandoffWorkflow:
                 owner,
                 status.signal_at + timedelta(seconds=policy.task_due_after_s),
             ),
-            start_to_close_timeout=CRM_CALL_TIMEOUT,
-            heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-            retry_policy=CRM_RETRY,
-            task_queue=self._crm_queue,
         )
         status.opportunity_id = opportunity.opportunity_id
         status.owner_id, status.owner_name = owner.owner_id, owner.owner_name
@@ -920,13 +893,9 @@ class HandoffWorkflow:
             if workflow.now() >= deadline:
                 continue
             await self._refresh_evidence()
-            seen = await workflow.execute_activity_method(
+            seen = await self._on_crm(
                 CrmActivities.read_follow_up,
                 FollowUpInput(status.opportunity_id or "", status.task_id),
-                start_to_close_timeout=CRM_CALL_TIMEOUT,
-                heartbeat_timeout=CRM_HEARTBEAT_TIMEOUT,
-                retry_policy=CRM_RETRY,
-                task_queue=self._crm_queue,
             )
             if seen.contacted and status.contacted_at is None:
                 status.contacted_at = workflow.now()
