@@ -8,7 +8,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+
+from plg_handoff.activities.entities import ask_entity
 
 DELIVERY_LEDGER_WORKFLOW = "DeliveryLedgerWorkflow"
 TAKE_DELIVERY_UPDATE = "take_delivery"
@@ -41,14 +42,14 @@ def delivery_key(source: str, signature: str) -> str:
 
 async def take_delivery(client: Client, task_queue: str, key: str, keep_s: float) -> bool:
     """Whether this is the first time any receiver takes the delivery `key`."""
-    handle = await client.start_workflow(
+    taken = await ask_entity(
+        client,
         DELIVERY_LEDGER_WORKFLOW,
+        delivery_ledger_workflow_id(task_queue),
+        task_queue,
         DeliveryLedgerState(),
-        id=delivery_ledger_workflow_id(task_queue),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-    )
-    taken: DeliveryTaken = await handle.execute_update(
-        TAKE_DELIVERY_UPDATE, TakeDelivery(key, keep_s), result_type=DeliveryTaken
+        TAKE_DELIVERY_UPDATE,
+        TakeDelivery(key, keep_s),
+        DeliveryTaken,
     )
     return taken.first

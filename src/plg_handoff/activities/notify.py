@@ -21,8 +21,8 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 
+from plg_handoff.activities.entities import ask_entity
 from plg_handoff.config import NotificationSettings
 from plg_handoff.connectors.errors import ConnectorError
 from plg_handoff.connectors.slack import SlackWebhook
@@ -217,20 +217,17 @@ class NotifyActivities:
         await self._settle(key, sent=True)
 
     async def _reserve(self, key: str, account_id: str, cap: int) -> Reservation:
-        handle = await self._client.start_workflow(
-            NOTIFICATION_LEDGER_WORKFLOW,
-            NotificationLedgerState(),
-            id=notification_ledger_workflow_id(self._task_queue),
-            task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
         window_s = self._settings.cap_window.total_seconds()
-        reservation: Reservation = await handle.execute_update(
+        return await ask_entity(
+            self._client,
+            NOTIFICATION_LEDGER_WORKFLOW,
+            notification_ledger_workflow_id(self._task_queue),
+            self._task_queue,
+            NotificationLedgerState(),
             RESERVE_UPDATE,
             ReserveRequest(key, account_id, cap, window_s),
-            result_type=Reservation,
+            Reservation,
         )
-        return reservation
 
     async def _settle(self, key: str, *, sent: bool) -> None:
         handle = self._client.get_workflow_handle(notification_ledger_workflow_id(self._task_queue))

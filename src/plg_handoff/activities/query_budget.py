@@ -16,9 +16,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
+from plg_handoff.activities.entities import ask_entity
 from plg_handoff.connectors.budgets import BudgetLimits, QueryBudget
 from plg_handoff.connectors.errors import RateLimited, TransientError
 from plg_handoff.logs import get_logger
@@ -84,21 +84,20 @@ class SharedBudgets:
 
     async def _take(self, limits: BudgetLimits) -> Grant:
         try:
-            handle = await self._client.start_workflow(
+            return await ask_entity(
+                self._client,
                 QUERY_BUDGET_WORKFLOW,
+                query_budget_workflow_id(limits.key),
+                self._task_queue,
                 QueryBudgetState(),
-                id=query_budget_workflow_id(limits.key),
-                task_queue=self._task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            grant: Grant = await handle.execute_update(
-                TAKE_UPDATE, TakeRequest(limits.per_second, limits.per_hour), result_type=Grant
+                TAKE_UPDATE,
+                TakeRequest(limits.per_second, limits.per_hour),
+                Grant,
             )
         except (RPCError, WorkflowUpdateFailedError) as exc:
             raise TransientError(
                 limits.vendor, f"the shared query budget {limits.key!r} is unreachable: {exc}"
             ) from None
-        return grant
 
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)

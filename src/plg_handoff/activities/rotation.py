@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from plg_handoff.activities.coalesce import Coalescer
@@ -21,6 +20,7 @@ from plg_handoff.activities.contracts import (
     handoff_task_queue,
     owner_pool_workflow_id,
 )
+from plg_handoff.activities.entities import ask_entity
 from plg_handoff.logs import get_logger
 
 log = get_logger(__name__)
@@ -88,15 +88,15 @@ class RotationBatcher:
         delay = FIRST_BACKOFF_S
         for attempt in range(1, UPDATE_ATTEMPTS + 1):
             try:
-                handle = await self._client.start_workflow(
+                owners = await ask_entity(
+                    self._client,
                     OWNER_POOL_WORKFLOW,
+                    owner_pool_workflow_id(self._task_queue, ask.pool),
+                    handoff_task_queue(self._task_queue),
                     OwnerPoolInput(ask.pool),
-                    id=owner_pool_workflow_id(self._task_queue, ask.pool),
-                    task_queue=handoff_task_queue(self._task_queue),
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                )
-                owners: list[str] = await handle.execute_update(
-                    NEXT_OWNERS_UPDATE, request, result_type=list[str]
+                    NEXT_OWNERS_UPDATE,
+                    request,
+                    list[str],
                 )
             except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
                 status = exc.status if isinstance(exc, RPCError) else None
