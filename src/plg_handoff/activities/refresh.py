@@ -103,7 +103,6 @@ class RefreshActivities:
                 page_size=VISIBILITY_PAGE,
             )
         ]
-        activity.heartbeat(len(handoffs))
         evaluated = await self._evaluated_since(datetime.now(UTC) - self._lookback(request))
         moved = [h for h in handoffs if h.typed_search_attributes.get(sa.ACCOUNT_ID) in evaluated]
         unreadable: list[str] = []
